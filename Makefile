@@ -1,0 +1,50 @@
+# sockmesh: the two commands a user needs are `make demo` and `make test`.
+# Everything else wraps CMake; the build lives in ./build.
+
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+# Every package the build, tests, demo and benchmarks need (Debian 12).
+DEPS := build-essential cmake ninja-build pkg-config clang-14 llvm-14 libclang-rt-14-dev \
+        clang-format-14 bpftool libbpf-dev libelf-dev zlib1g-dev liburing-dev \
+        nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
+        node-llhttp libssl-dev iproute2 iptables procps psmisc \
+        nginx-light haproxy redis-server wrk nghttp2-client python3 linux-perf
+
+.PHONY: all deps build test test-unit test-kernel test-e2e demo bench fuzz format clean
+
+all: build
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install)"; exit 1; fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+build: $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# All three tiers. Kernel and e2e tests skip (and say so) when not root.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+test-unit test-kernel test-e2e: test-%: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L '^$*$$'
+
+demo:
+	@echo "make demo: the bookinfo demo arrives with the Consul issue; it is not built yet." >&2
+	@exit 1
+
+bench: build
+	@if [ ! -x bench/run ]; then echo "make bench: no benchmarks yet" >&2; exit 1; fi
+	bench/run $(BUILD_DIR)
+
+format:
+	find bpf common loader userspace tests bench -name '*.[ch]' -o -name '*.cpp' -o -name '*.hpp' \
+	  | grep -v vmlinux.h | xargs clang-format-14 -i
+
+clean:
+	rm -rf $(BUILD_DIR)

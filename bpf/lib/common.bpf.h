@@ -1,0 +1,84 @@
+/* Small helpers every program core uses: byte-order conversions per context (the one
+ * place they live), counters, and the lookups of enrollment settings. */
+#ifndef SM_COMMON_BPF_H
+#define SM_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.bpf.h"
+
+#define AF_INET 2
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+
+/* Port byte order differs per context; each conversion is named after its source.
+ * - bpf_sock_addr.user_port: network order in the low 16 bits of a u32.
+ * - bpf_sock_ops/sk_msg_md.remote_port: network order shifted into the upper 16 bits
+ *   on little-endian (the kernel loads skc_dport and shifts it left by 16).
+ * - bpf_sock_ops/sk_msg_md.local_port, bpf_sk_lookup.local_port: host order.
+ * - bpf_sk_lookup.remote_port: network order (__be16). */
+static __always_inline __u16 port_from_user_port(__u32 user_port) {
+  return bpf_ntohs((__u16)user_port);
+}
+static __always_inline __u32 user_port_from_port(__u16 port) { return bpf_htons(port); }
+static __always_inline __u16 port_from_remote_port(__u32 remote_port) {
+  return (__u16)bpf_ntohl(remote_port);
+}
+
+static __always_inline int is_loopback(__u32 addr_be) {
+  return (bpf_ntohl(addr_be) >> 24) == SM_LOOPBACK_NET;
+}
+
+static __always_inline struct sm_stats *stats(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&sm_stats_v1, &zero);
+}
+#define SM_COUNT(field, n)                 \
+  do {                                     \
+    struct sm_stats *__s = stats();        \
+    if (__s) __s->field += (n);            \
+  } while (0)
+
+static __always_inline __u32 config_flags(void) {
+  __u32 zero = 0;
+  struct sm_config *c = bpf_map_lookup_elem(&sm_config_v1, &zero);
+  return c ? c->flags : 0;
+}
+
+static __always_inline struct sm_workload *workload(__u64 netns_cookie) {
+  return bpf_map_lookup_elem(&sm_netns_v1, &netns_cookie);
+}
+
+static __always_inline int port_excluded(__u64 netns_cookie, __u16 port, __u8 direction) {
+  struct sm_port_key k;
+  __builtin_memset(&k, 0, sizeof(k)); /* padding is part of the key */
+  k.netns_cookie = netns_cookie;
+  k.port = port;
+  k.direction = direction;
+  return bpf_map_lookup_elem(&sm_port_v1, &k) != NULL;
+}
+
+static __always_inline int cidr_match(__u64 netns_cookie, __u32 kind, __u32 addr_be) {
+  struct sm_cidr_key k;
+  __builtin_memset(&k, 0, sizeof(k));
+  k.prefixlen = SM_CIDR_FIXED_BITS + 32;
+  k.kind = kind;
+  k.netns_cookie = netns_cookie;
+  k.addr_be = addr_be;
+  return bpf_map_lookup_elem(&sm_cidr_v1, &k) != NULL;
+}
+
+/* The key of a connection as one socket sees it (see struct sm_tuple). */
+static __always_inline void make_tuple(struct sm_tuple *t, __u64 netns_cookie, __u32 local_be,
+                                       __u16 local_port, __u32 remote_be, __u16 remote_port) {
+  __builtin_memset(t, 0, sizeof(*t));
+  t->netns_cookie = is_loopback(local_be) || is_loopback(remote_be) ? netns_cookie : 0;
+  t->local_addr_be = local_be;
+  t->remote_addr_be = remote_be;
+  t->local_port = local_port;
+  t->remote_port = remote_port;
+}
+
+#endif /* SM_COMMON_BPF_H */

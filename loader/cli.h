@@ -1,0 +1,37 @@
+// Command line of sockmesh-loader, parsed into a Command. Every error names the flag or
+// subcommand at fault; parsing is pure (unit tested), acting on it is main.cpp's job.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pins.h"
+#include "sockmesh/result.h"
+#include "workload.h"
+
+namespace sm::cli {
+
+enum class Verb { help, install, uninstall, status, enroll, unenroll, splice };
+enum class Mode { ebpf, iptables };
+
+struct Command {
+  Verb verb = Verb::help;
+  PinLayout pins;
+  bool verbose = false;
+  // install
+  std::string cgroup;
+  bool splice = true;  // install: --no-splice; splice: on|off
+  // status
+  bool json = false;
+  // enroll / unenroll
+  Mode mode = Mode::ebpf;
+  std::string netns_path;  // from --netns or --pid
+  std::optional<uint64_t> netns_cookie;  // unenroll --netns-cookie (netns already gone)
+  WorkloadSettings settings;
+};
+
+Result<Command> parse(const std::vector<std::string>& args);
+const char* usage();
+
+}  // namespace sm::cli

@@ -1,0 +1,116 @@
+// iptables rendering and application; see iptables.h.
+#include "iptables.h"
+
+#include <sstream>
+
+namespace sm::iptables {
+namespace {
+
+constexpr const char* kChains[] = {"SOCKMESH_INBOUND", "SOCKMESH_IN_REDIRECT", "SOCKMESH_OUTPUT",
+                                   "SOCKMESH_REDIRECT"};
+
+std::string comment(const char* what) {
+  return std::string(" -m comment --comment \"sockmesh/") + what + "\"";
+}
+
+Result<std::string> run(const host::Netns& ns, const std::vector<std::string>& argv,
+                        const std::string& input) {
+  std::string out;
+  auto rc = host::run_in_netns(ns, argv, input, &out);
+  if (!rc) return rc.error();
+  if (*rc != 0) {
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return plain_error(argv[0] + " in " + ns.path + " failed: " + out);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_rules(const WorkloadSettings& s) {
+  std::ostringstream r;
+  const std::string in_port = std::to_string(s.inbound_port);
+  const std::string out_port = std::to_string(s.outbound_port);
+  r << "*nat\n";
+  for (const char* c : kChains) r << ':' << c << " - [0:0]\n";
+  r << "-A PREROUTING -p tcp" << comment("inbound") << " -j SOCKMESH_INBOUND\n";
+  r << "-A OUTPUT -p tcp" << comment("outbound") << " -j SOCKMESH_OUTPUT\n";
+
+  // Inbound: never loopback, never the sidecar's own ports, never excluded ports.
+  r << "-A SOCKMESH_INBOUND -d 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -s 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -p tcp --dport " << in_port << comment("bypass-sidecar")
+    << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -p tcp --dport " << out_port << comment("bypass-sidecar")
+    << " -j RETURN\n";
+  for (uint16_t p : s.exclude_inbound_ports)
+    r << "-A SOCKMESH_INBOUND -p tcp --dport " << p << comment("exclude-inbound-port")
+      << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -p tcp" << comment("redirect-inbound") << " -j SOCKMESH_IN_REDIRECT\n";
+  r << "-A SOCKMESH_IN_REDIRECT -p tcp" << comment("to-inbound-port")
+    << " -j REDIRECT --to-ports " << in_port << "\n";
+
+  // Outbound: the proxy's own traffic, loopback, excluded ports and CIDRs go direct.
+  r << "-A SOCKMESH_OUTPUT -m owner --uid-owner " << s.proxy_uid << comment("bypass-proxy-uid")
+    << " -j RETURN\n";
+  r << "-A SOCKMESH_OUTPUT -m owner --gid-owner " << s.gid() << comment("bypass-proxy-gid")
+    << " -j RETURN\n";
+  r << "-A SOCKMESH_OUTPUT -d 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
+  for (uint16_t p : s.exclude_outbound_ports)
+    r << "-A SOCKMESH_OUTPUT -p tcp --dport " << p << comment("exclude-outbound-port")
+      << " -j RETURN\n";
+  for (const Ipv4Cidr& c : s.exclude_cidrs)
+    r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("exclude-cidr") << " -j RETURN\n";
+  if (s.restricts_includes()) {
+    for (const Ipv4Cidr& c : s.include_cidrs)
+      r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("include-cidr")
+        << " -j SOCKMESH_REDIRECT\n";
+    r << "-A SOCKMESH_OUTPUT" << comment("outside-include-cidrs") << " -j RETURN\n";
+  } else {
+    r << "-A SOCKMESH_OUTPUT" << comment("redirect-outbound") << " -j SOCKMESH_REDIRECT\n";
+  }
+  r << "-A SOCKMESH_REDIRECT -p tcp" << comment("to-outbound-port")
+    << " -j REDIRECT --to-ports " << out_port << "\n";
+  r << "COMMIT\n";
+  return r.str();
+}
+
+std::string render_teardown(const std::string& save) {
+  std::istringstream in(save);
+  std::string line, jumps, chains;
+  while (std::getline(in, line)) {
+    // Jumps from the built-in chains into ours: "-A OUTPUT ... -j SOCKMESH_OUTPUT".
+    if (line.rfind("-A PREROUTING ", 0) == 0 || line.rfind("-A OUTPUT ", 0) == 0) {
+      if (line.find("-j SOCKMESH_") != std::string::npos) jumps += "-D" + line.substr(2) + "\n";
+    } else if (line.rfind(":SOCKMESH_", 0) == 0) {
+      std::string chain = line.substr(1, line.find(' ') - 1);
+      chains += "-F " + chain + "\n";
+    }
+  }
+  if (jumps.empty() && chains.empty()) return "";
+  std::string x;
+  for (std::istringstream c(chains); std::getline(c, line);) x += "-X" + line.substr(2) + "\n";
+  return "*nat\n" + jumps + chains + x + "COMMIT\n";
+}
+
+static Result<bool> teardown(const host::Netns& ns) {
+  auto save = run(ns, {"iptables-save", "-t", "nat"}, "");
+  if (!save) return save.error();
+  std::string input = render_teardown(*save);
+  if (input.empty()) return false;
+  auto r = run(ns, {"iptables-restore", "--noflush", "-w"}, input);
+  if (!r) return r.error();
+  return true;
+}
+
+Status enroll(const host::Netns& ns, const WorkloadSettings& s) {
+  if (Status v = s.validate(); !v) return v;
+  if (auto t = teardown(ns); !t) return t.error();
+  auto r = run(ns, {"iptables-restore", "--noflush", "-w"}, render_rules(s));
+  if (!r) return r.error();
+  return {};
+}
+
+Result<bool> unenroll(const host::Netns& ns) { return teardown(ns); }
+
+}  // namespace sm::iptables
