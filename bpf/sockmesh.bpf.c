@@ -11,21 +11,33 @@
 const volatile __u64 inbound_netns_cookie = 0;
 
 SEC("cgroup/connect4")
-int sm_connect4(struct bpf_sock_addr *ctx) { return outbound_connect4(ctx); }
+int sm_connect4(struct bpf_sock_addr* ctx) {
+  return outbound_connect4(ctx);
+}
 
 SEC("cgroup/getsockopt")
-int sm_getsockopt(struct bpf_sockopt *ctx) { return outbound_getsockopt(ctx); }
+int sm_getsockopt(struct bpf_sockopt* ctx) {
+  return outbound_getsockopt(ctx);
+}
 
 SEC("cgroup/getpeername4")
-int sm_getpeername4(struct bpf_sock_addr *ctx) { return outbound_getpeername4(ctx); }
+int sm_getpeername4(struct bpf_sock_addr* ctx) {
+  return outbound_getpeername4(ctx);
+}
 
 SEC("sockops")
-int sm_sockops(struct bpf_sock_ops *ctx) { return sockops(ctx); }
+int sm_sockops(struct bpf_sock_ops* ctx) {
+  return sockops(ctx);
+}
 
 SEC("sk_msg")
-int sm_splice(struct sk_msg_md *msg) { return splice_msg(msg); }
+int sm_splice(struct sk_msg_md* msg) {
+  return splice_msg(msg);
+}
 
 SEC("sk_lookup")
-int sm_inbound(struct bpf_sk_lookup *ctx) { return inbound_lookup(ctx, inbound_netns_cookie); }
+int sm_inbound(struct bpf_sk_lookup* ctx) {
+  return inbound_lookup(ctx, inbound_netns_cookie);
+}
 
 char LICENSE[] SEC("license") = "GPL";

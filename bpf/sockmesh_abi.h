@@ -42,8 +42,8 @@ struct sm_workload {
   __u16 inbound_port;  /* the sidecar's inbound listener, e.g. 15006 */
   __u32 proxy_uid;     /* connects by this uid or gid are never redirected */
   __u32 proxy_gid;
-  __u32 flags;       /* SM_WL_* */
-  __u64 netns_ino;   /* nsfs inode, for humans (`ls -lL /proc/PID/ns/net`); unused by BPF */
+  __u32 flags;     /* SM_WL_* */
+  __u64 netns_ino; /* nsfs inode, for humans (`ls -lL /proc/PID/ns/net`); unused by BPF */
 };
 
 #define SM_DIR_OUTBOUND 1
@@ -100,17 +100,17 @@ struct sm_sk_state {
 
 /* Counters, one struct per CPU; readers sum over CPUs. */
 struct sm_stats {
-  __u64 connect_redirected; /* connects rewritten to the sidecar */
-  __u64 origdst_recorded;   /* accepted sockets given their original destination */
-  __u64 origdst_answered;   /* SO_ORIGINAL_DST answered from sockmesh */
-  __u64 origdst_missing;    /* sidecar accepted on its outbound port with no record */
-  __u64 inflight_full;      /* sm_origdst_v1 full: a connect went unrecorded */
-  __u64 inbound_steered;    /* sk_lookup assigned the inbound listener */
+  __u64 connect_redirected;  /* connects rewritten to the sidecar */
+  __u64 origdst_recorded;    /* accepted sockets given their original destination */
+  __u64 origdst_answered;    /* SO_ORIGINAL_DST answered from sockmesh */
+  __u64 origdst_missing;     /* sidecar accepted on its outbound port with no record */
+  __u64 inflight_full;       /* sm_origdst_v1 full: a connect went unrecorded */
+  __u64 inbound_steered;     /* sk_lookup assigned the inbound listener */
   __u64 inbound_no_listener; /* steering wanted, no listener: refused (fail closed) */
-  __u64 splice_msgs;        /* sk_msg sends redirected into the peer socket */
+  __u64 splice_msgs;         /* sk_msg sends redirected into the peer socket */
   __u64 splice_bytes;
-  __u64 splice_miss;        /* sends with no local peer: normal TCP */
-  __u64 sock_inserted;      /* established sockets put in sm_sock_v1 */
+  __u64 splice_miss;   /* sends with no local peer: normal TCP */
+  __u64 sock_inserted; /* established sockets put in sm_sock_v1 */
   __u64 sock_insert_fail;
 };
 

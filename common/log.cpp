@@ -10,17 +10,25 @@ namespace {
 std::atomic<Level> g_threshold{Level::info};
 const char* name(Level l) {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "?";
 }
 }  // namespace
 
-Level threshold() { return g_threshold.load(std::memory_order_relaxed); }
-void set_threshold(Level l) { g_threshold.store(l, std::memory_order_relaxed); }
+Level threshold() {
+  return g_threshold.load(std::memory_order_relaxed);
+}
+void set_threshold(Level l) {
+  g_threshold.store(l, std::memory_order_relaxed);
+}
 
 void write(Level l, const char* fmt, ...) {
   char line[2048];

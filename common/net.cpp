@@ -31,9 +31,8 @@ auto split_list(std::string_view text, F&& each) -> Status {
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string_view item =
-        trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                : comma - start));
+    std::string_view item = trim(text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (Status s = each(item); !s) return s;
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -49,7 +48,9 @@ bool Ipv4Cidr::contains(uint32_t ip_be) const {
   return (ntohl(ip_be) & mask) == ntohl(addr_be);
 }
 
-std::string Ipv4Cidr::str() const { return ipv4_str(addr_be) + "/" + std::to_string(prefix); }
+std::string Ipv4Cidr::str() const {
+  return ipv4_str(addr_be) + "/" + std::to_string(prefix);
+}
 
 Result<uint32_t> parse_u32(std::string_view text, std::string_view field) {
   uint32_t v = 0;

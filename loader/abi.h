@@ -12,10 +12,11 @@ extern "C" {
 namespace sm::abi {
 
 template <typename T>
-constexpr bool plain = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T>;
+constexpr bool plain = std::is_trivially_copyable_v<T>&& std::is_standard_layout_v<T>;
 
 static_assert(plain<sm_workload> && sizeof(sm_workload) == 24);
-static_assert(offsetof(sm_workload, outbound_port) == 0 && offsetof(sm_workload, inbound_port) == 2);
+static_assert(offsetof(sm_workload, outbound_port) == 0 &&
+              offsetof(sm_workload, inbound_port) == 2);
 static_assert(offsetof(sm_workload, proxy_uid) == 4 && offsetof(sm_workload, proxy_gid) == 8);
 static_assert(offsetof(sm_workload, flags) == 12 && offsetof(sm_workload, netns_ino) == 16);
 

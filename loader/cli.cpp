@@ -35,18 +35,28 @@ Error flag_error(const std::string& verb, const std::string& msg) {
 
 // The flags each subcommand accepts; true when the flag takes a value.
 const std::map<Verb, std::map<std::string, bool>>& accepted() {
-  static const std::map<std::string, bool> enroll_flags = {
-      {"--pin-dir", true},        {"--netns", true},          {"--pid", true},
-      {"--mode", true},           {"--outbound-port", true},  {"--inbound-port", true},
-      {"--proxy-uid", true},      {"--proxy-gid", true},      {"--exclude-outbound-ports", true},
-      {"--exclude-inbound-ports", true}, {"--exclude-cidrs", true}, {"--include-cidrs", true}};
+  static const std::map<std::string, bool> enroll_flags = {{"--pin-dir", true},
+                                                           {"--netns", true},
+                                                           {"--pid", true},
+                                                           {"--mode", true},
+                                                           {"--outbound-port", true},
+                                                           {"--inbound-port", true},
+                                                           {"--proxy-uid", true},
+                                                           {"--proxy-gid", true},
+                                                           {"--exclude-outbound-ports", true},
+                                                           {"--exclude-inbound-ports", true},
+                                                           {"--exclude-cidrs", true},
+                                                           {"--include-cidrs", true}};
   static const std::map<Verb, std::map<std::string, bool>> m = {
       {Verb::install, {{"--pin-dir", true}, {"--cgroup", true}, {"--no-splice", false}}},
       {Verb::uninstall, {{"--pin-dir", true}}},
       {Verb::status, {{"--pin-dir", true}, {"--json", false}}},
       {Verb::enroll, enroll_flags},
       {Verb::unenroll,
-       {{"--pin-dir", true}, {"--netns", true}, {"--pid", true}, {"--mode", true},
+       {{"--pin-dir", true},
+        {"--netns", true},
+        {"--pid", true},
+        {"--mode", true},
         {"--netns-cookie", true}}},
       {Verb::splice, {{"--pin-dir", true}}},
   };
@@ -75,7 +85,8 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
   };
   WorkloadSettings& s = c.settings;
   if (flag == "--pin-dir") {
-    if (v.empty() || v[0] != '/') return plain_error("--pin-dir: '" + v + "': needs an absolute path");
+    if (v.empty() || v[0] != '/')
+      return plain_error("--pin-dir: '" + v + "': needs an absolute path");
     c.pins.dir = v;
     while (c.pins.dir.size() > 1 && c.pins.dir.back() == '/') c.pins.dir.pop_back();
   } else if (flag == "--cgroup") {
@@ -132,7 +143,9 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
 
 }  // namespace
 
-const char* usage() { return kUsage; }
+const char* usage() {
+  return kUsage;
+}
 
 Result<Command> parse(const std::vector<std::string>& args) {
   Command c;
@@ -186,7 +199,8 @@ Result<Command> parse(const std::vector<std::string>& args) {
   }
   if (c.verb == Verb::unenroll) {
     int given = !c.netns_path.empty() + c.netns_cookie.has_value();
-    if (given != 1) return flag_error(verb, "needs one of --netns PATH, --pid PID, --netns-cookie N");
+    if (given != 1)
+      return flag_error(verb, "needs one of --netns PATH, --pid PID, --netns-cookie N");
     if (c.netns_cookie && c.mode == Mode::iptables)
       return flag_error(verb, "--netns-cookie works only with --mode ebpf");
   }

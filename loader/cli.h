@@ -26,7 +26,7 @@ struct Command {
   bool json = false;
   // enroll / unenroll
   Mode mode = Mode::ebpf;
-  std::string netns_path;  // from --netns or --pid
+  std::string netns_path;                // from --netns or --pid
   std::optional<uint64_t> netns_cookie;  // unenroll --netns-cookie (netns already gone)
   WorkloadSettings settings;
 };

@@ -45,8 +45,8 @@ Status enroll(WorkloadStore& store, uint64_t netns_cookie, uint64_t netns_inode,
 Result<bool> unenroll(WorkloadStore& store, uint64_t netns_cookie) {
   auto wls = store.workloads();
   if (!wls) return wls.error();
-  bool was = std::any_of(wls->begin(), wls->end(),
-                         [&](const auto& w) { return w.first == netns_cookie; });
+  bool was =
+      std::any_of(wls->begin(), wls->end(), [&](const auto& w) { return w.first == netns_cookie; });
   if (was)
     if (Status st = store.erase_workload(netns_cookie); !st) return st.error();
   auto ports = store.ports();

@@ -47,8 +47,8 @@ std::string render_rules(const WorkloadSettings& s) {
     r << "-A SOCKMESH_INBOUND -p tcp --dport " << p << comment("exclude-inbound-port")
       << " -j RETURN\n";
   r << "-A SOCKMESH_INBOUND -p tcp" << comment("redirect-inbound") << " -j SOCKMESH_IN_REDIRECT\n";
-  r << "-A SOCKMESH_IN_REDIRECT -p tcp" << comment("to-inbound-port")
-    << " -j REDIRECT --to-ports " << in_port << "\n";
+  r << "-A SOCKMESH_IN_REDIRECT -p tcp" << comment("to-inbound-port") << " -j REDIRECT --to-ports "
+    << in_port << "\n";
 
   // Outbound: the proxy's own traffic, loopback, excluded ports and CIDRs go direct.
   r << "-A SOCKMESH_OUTPUT -m owner --uid-owner " << s.proxy_uid << comment("bypass-proxy-uid")
@@ -69,8 +69,8 @@ std::string render_rules(const WorkloadSettings& s) {
   } else {
     r << "-A SOCKMESH_OUTPUT" << comment("redirect-outbound") << " -j SOCKMESH_REDIRECT\n";
   }
-  r << "-A SOCKMESH_REDIRECT -p tcp" << comment("to-outbound-port")
-    << " -j REDIRECT --to-ports " << out_port << "\n";
+  r << "-A SOCKMESH_REDIRECT -p tcp" << comment("to-outbound-port") << " -j REDIRECT --to-ports "
+    << out_port << "\n";
   r << "COMMIT\n";
   return r.str();
 }
@@ -111,6 +111,8 @@ Status enroll(const host::Netns& ns, const WorkloadSettings& s) {
   return {};
 }
 
-Result<bool> unenroll(const host::Netns& ns) { return teardown(ns); }
+Result<bool> unenroll(const host::Netns& ns) {
+  return teardown(ns);
+}
 
 }  // namespace sm::iptables

@@ -9,9 +9,12 @@ namespace sm::bpf {
 
 const char* to_string(LinkChange c) {
   switch (c) {
-    case LinkChange::created: return "attached";
-    case LinkChange::upgraded: return "upgraded";
-    case LinkChange::unchanged: return "unchanged";
+    case LinkChange::created:
+      return "attached";
+    case LinkChange::upgraded:
+      return "upgraded";
+    case LinkChange::unchanged:
+      return "unchanged";
   }
   return "?";
 }

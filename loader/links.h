@@ -35,8 +35,8 @@ struct ProgInfo {
   std::string name;
   std::string tag;  // hex, as bpftool prints it
   uint32_t type = 0;
-  uint32_t xlated_insns = 0;   // instructions after verification
-  uint32_t verified_insns = 0; // instructions the verifier processed (all paths)
+  uint32_t xlated_insns = 0;    // instructions after verification
+  uint32_t verified_insns = 0;  // instructions the verifier processed (all paths)
   uint32_t jited_bytes = 0;
   std::vector<uint32_t> map_ids;
 };

@@ -107,13 +107,21 @@ int main(int argc, char** argv) {
   }
   if (cmd->verbose) sm::log::set_threshold(sm::log::Level::debug);
   switch (cmd->verb) {
-    case sm::cli::Verb::help: std::fputs(sm::cli::usage(), stdout); return 0;
-    case sm::cli::Verb::install: return run_install(*cmd);
-    case sm::cli::Verb::uninstall: return run_uninstall(*cmd);
-    case sm::cli::Verb::status: return run_status(*cmd);
-    case sm::cli::Verb::enroll: return run_enroll(*cmd);
-    case sm::cli::Verb::unenroll: return run_unenroll(*cmd);
-    case sm::cli::Verb::splice: return run_splice(*cmd);
+    case sm::cli::Verb::help:
+      std::fputs(sm::cli::usage(), stdout);
+      return 0;
+    case sm::cli::Verb::install:
+      return run_install(*cmd);
+    case sm::cli::Verb::uninstall:
+      return run_uninstall(*cmd);
+    case sm::cli::Verb::status:
+      return run_status(*cmd);
+    case sm::cli::Verb::enroll:
+      return run_enroll(*cmd);
+    case sm::cli::Verb::unenroll:
+      return run_unenroll(*cmd);
+    case sm::cli::Verb::splice:
+      return run_splice(*cmd);
   }
   return 2;
 }

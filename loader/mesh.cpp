@@ -108,8 +108,8 @@ Result<InstallReport> install(const InstallOptions& opts) {
     return errno_error("update sm_config_v1");
 
   InstallReport report{cgroup_path, {}};
-  auto attach = [&](const std::string& name, bpf_program* prog, int target,
-                    bpf_attach_type type, auto check, const void* check_ctx) -> Status {
+  auto attach = [&](const std::string& name, bpf_program* prog, int target, bpf_attach_type type,
+                    auto check, const void* check_ctx) -> Status {
     bpf::LinkRequest req{pins.link(name), bpf_program__fd(prog), target, type, check, check_ctx};
     auto change = bpf::ensure_link(req);
     if (!change) return change.error();
@@ -175,8 +175,8 @@ Result<Mesh> Mesh::open(const PinLayout& pins) {
   if (!stats) return stats.error();
   auto config = open_map(pins, SM_MAP_CONFIG);
   if (!config) return config.error();
-  auto store = std::make_unique<BpfWorkloadStore>(std::move(*netns), std::move(*port),
-                                                  std::move(*cidr));
+  auto store =
+      std::make_unique<BpfWorkloadStore>(std::move(*netns), std::move(*port), std::move(*cidr));
   return Mesh(pins, std::move(store), std::move(*listen), std::move(*stats), std::move(*config));
 }
 
@@ -184,8 +184,11 @@ Result<bpf::LinkChange> Mesh::attach_inbound(uint64_t cookie, const host::Netns*
   auto skel = bpf::load_skeleton(pins_.maps(), cookie);
   if (!skel) return skel.error();
   bpf::LinkRequest req{pins_.link(PinLayout::inbound_link_name(cookie)),
-                       bpf_program__fd((*skel)->progs.sm_inbound), ns ? ns->fd.get() : -1,
-                       BPF_SK_LOOKUP, check_netns, ns};
+                       bpf_program__fd((*skel)->progs.sm_inbound),
+                       ns ? ns->fd.get() : -1,
+                       BPF_SK_LOOKUP,
+                       check_netns,
+                       ns};
   if (!ns && !host::path_exists(req.pin_path))
     return plain_error("no sk_lookup link for netns cookie " + std::to_string(cookie));
   return bpf::ensure_link(req);
@@ -257,6 +260,8 @@ Result<bool> Mesh::splice() const {
   return cur->has_value() && ((*cur)->flags & SM_CFG_SPLICE);
 }
 
-Result<sm_stats> Mesh::stats() const { return bpf::sum_percpu<sm_stats>(stats_, 0); }
+Result<sm_stats> Mesh::stats() const {
+  return bpf::sum_percpu<sm_stats>(stats_, 0);
+}
 
 }  // namespace sm

@@ -14,12 +14,15 @@ struct StatField {
   const char* name;
   size_t offset;
 };
-#define SM_STAT(f) StatField{#f, offsetof(sm_stats, f)}
+#define SM_STAT(f)            \
+  StatField {                 \
+#f, offsetof(sm_stats, f) \
+  }
 constexpr StatField kStatFields[] = {
-    SM_STAT(connect_redirected), SM_STAT(origdst_recorded),    SM_STAT(origdst_answered),
-    SM_STAT(origdst_missing),    SM_STAT(inflight_full),       SM_STAT(inbound_steered),
-    SM_STAT(inbound_no_listener), SM_STAT(splice_msgs),        SM_STAT(splice_bytes),
-    SM_STAT(splice_miss),        SM_STAT(sock_inserted),       SM_STAT(sock_insert_fail),
+    SM_STAT(connect_redirected),  SM_STAT(origdst_recorded), SM_STAT(origdst_answered),
+    SM_STAT(origdst_missing),     SM_STAT(inflight_full),    SM_STAT(inbound_steered),
+    SM_STAT(inbound_no_listener), SM_STAT(splice_msgs),      SM_STAT(splice_bytes),
+    SM_STAT(splice_miss),         SM_STAT(sock_inserted),    SM_STAT(sock_insert_fail),
 };
 #undef SM_STAT
 static_assert(sizeof(kStatFields) / sizeof(kStatFields[0]) * 8 == sizeof(sm_stats),
@@ -27,12 +30,12 @@ static_assert(sizeof(kStatFields) / sizeof(kStatFields[0]) * 8 == sizeof(sm_stat
 
 // Finds the cgroup v2 directory whose inode is `id` (depth-first, small trees).
 std::string find_cgroup(const std::string& dir, uint64_t id, int depth = 0) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) == 0 && st.st_ino == id) return dir;
   if (depth > 8) return "";
   for (const auto& name : list_dir(dir)) {
     std::string sub = dir + "/" + name;
-    struct stat s2{};
+    struct stat s2 {};
     if (::lstat(sub.c_str(), &s2) != 0 || !S_ISDIR(s2.st_mode)) continue;
     std::string hit = find_cgroup(sub, id, depth + 1);
     if (!hit.empty()) return hit;
@@ -40,7 +43,9 @@ std::string find_cgroup(const std::string& dir, uint64_t id, int depth = 0) {
   return "";
 }
 
-const char* str_or(const char* s, const char* dflt) { return s ? s : dflt; }
+const char* str_or(const char* s, const char* dflt) {
+  return s ? s : dflt;
+}
 
 // libbpf 1.1 predates sockmap links (kernel 6.10); name it ourselves.
 const char* link_type_name(uint32_t type) {
@@ -167,7 +172,8 @@ Result<nlohmann::json> collect_status(const PinLayout& pins) {
     j["workloads"].push_back({
         {"netns_cookie", w.netns_cookie},
         {"netns_inode", w.value.netns_ino},
-        {"inbound_link", host::path_exists(pins.link(PinLayout::inbound_link_name(w.netns_cookie)))},
+        {"inbound_link",
+         host::path_exists(pins.link(PinLayout::inbound_link_name(w.netns_cookie)))},
         {"outbound_port", s.outbound_port},
         {"inbound_port", s.inbound_port},
         {"proxy_uid", s.proxy_uid},
@@ -191,8 +197,8 @@ std::string render_status_text(const nlohmann::json& j) {
     o << "sockmesh: not installed at " << j["pin_dir"].get<std::string>() << "\n";
     return o.str();
   }
-  o << "sockmesh installed at " << j["pin_dir"].get<std::string>()
-    << " (splice " << (j["splice"].get<bool>() ? "on" : "off") << ")\n";
+  o << "sockmesh installed at " << j["pin_dir"].get<std::string>() << " (splice "
+    << (j["splice"].get<bool>() ? "on" : "off") << ")\n";
   o << "links:\n";
   for (const auto& l : j["links"]) {
     o << "  " << l["name"].get<std::string>();
@@ -208,8 +214,8 @@ std::string render_status_text(const nlohmann::json& j) {
       o << " netns " << (l["netns_alive"].get<bool>() ? l["netns_inode"].dump() : "gone");
     if (l.contains("prog"))
       o << "  prog " << l["prog"]["id"] << " " << l["prog"]["name"].get<std::string>() << " ("
-        << l["prog"]["xlated_insns"] << " insns, verifier processed "
-        << l["prog"]["verified_insns"] << ")";
+        << l["prog"]["xlated_insns"] << " insns, verifier processed " << l["prog"]["verified_insns"]
+        << ")";
     o << "\n";
   }
   o << "maps:\n";
@@ -225,9 +231,9 @@ std::string render_status_text(const nlohmann::json& j) {
   }
   o << "workloads: " << j["workloads"].size() << "\n";
   for (const auto& w : j["workloads"]) {
-    o << "  netns cookie " << w["netns_cookie"] << " inode " << w["netns_inode"]
-      << ": outbound " << w["outbound_port"] << " inbound " << w["inbound_port"] << " uid "
-      << w["proxy_uid"] << " gid " << w["proxy_gid"];
+    o << "  netns cookie " << w["netns_cookie"] << " inode " << w["netns_inode"] << ": outbound "
+      << w["outbound_port"] << " inbound " << w["inbound_port"] << " uid " << w["proxy_uid"]
+      << " gid " << w["proxy_gid"];
     auto ports = [&](const char* key, const char* label) {
       auto v = w[key].get<std::vector<uint16_t>>();
       if (!v.empty()) o << " " << label << " " << join_ports(v);

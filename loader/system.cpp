@@ -48,7 +48,7 @@ Result<std::string> cgroup2_root(const std::string& mounts_file) {
 }
 
 bool path_exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -65,7 +65,7 @@ Status mkdir_p(const std::string& path) {
 }
 
 static bool is_bpffs(const std::string& path) {
-  struct statfs sf{};
+  struct statfs sf {};
   return ::statfs(path.c_str(), &sf) == 0 && static_cast<unsigned long>(sf.f_type) == BPF_FS_MAGIC;
 }
 
@@ -103,22 +103,24 @@ Result<Cgroup> open_cgroup(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno_error("--cgroup " + path);
   UniqueFd ufd(fd);
-  struct statfs sf{};
+  struct statfs sf {};
   if (::fstatfs(fd, &sf) != 0) return errno_error("statfs " + path);
   if (static_cast<unsigned long>(sf.f_type) != 0x63677270 /* CGROUP2_SUPER_MAGIC */)
     return plain_error("--cgroup " + path + ": not a cgroup v2 directory");
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return errno_error("stat " + path);
   return Cgroup{std::move(ufd), path, static_cast<uint64_t>(st.st_ino)};
 }
 
-std::string netns_path_of_pid(int pid) { return "/proc/" + std::to_string(pid) + "/ns/net"; }
+std::string netns_path_of_pid(int pid) {
+  return "/proc/" + std::to_string(pid) + "/ns/net";
+}
 
 Result<Netns> open_netns(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_error("netns " + path);
   Netns ns{UniqueFd(fd), path, 0, 0};
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return errno_error("stat " + path);
   ns.inode = st.st_ino;
   // setns() moves only the calling thread, so a short-lived thread creates a socket in

@@ -3,9 +3,9 @@
 #ifndef SM_COMMON_BPF_H
 #define SM_COMMON_BPF_H
 
-#include "vmlinux.h"
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include "vmlinux.h"
 
 #include "maps.bpf.h"
 
@@ -22,7 +22,9 @@
 static __always_inline __u16 port_from_user_port(__u32 user_port) {
   return bpf_ntohs((__u16)user_port);
 }
-static __always_inline __u32 user_port_from_port(__u16 port) { return bpf_htons(port); }
+static __always_inline __u32 user_port_from_port(__u16 port) {
+  return bpf_htons(port);
+}
 static __always_inline __u16 port_from_remote_port(__u32 remote_port) {
   return (__u16)bpf_ntohl(remote_port);
 }
@@ -31,23 +33,23 @@ static __always_inline int is_loopback(__u32 addr_be) {
   return (bpf_ntohl(addr_be) >> 24) == SM_LOOPBACK_NET;
 }
 
-static __always_inline struct sm_stats *stats(void) {
+static __always_inline struct sm_stats* stats(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&sm_stats_v1, &zero);
 }
-#define SM_COUNT(field, n)                 \
-  do {                                     \
-    struct sm_stats *__s = stats();        \
-    if (__s) __s->field += (n);            \
+#define SM_COUNT(field, n)          \
+  do {                              \
+    struct sm_stats* __s = stats(); \
+    if (__s) __s->field += (n);     \
   } while (0)
 
 static __always_inline __u32 config_flags(void) {
   __u32 zero = 0;
-  struct sm_config *c = bpf_map_lookup_elem(&sm_config_v1, &zero);
+  struct sm_config* c = bpf_map_lookup_elem(&sm_config_v1, &zero);
   return c ? c->flags : 0;
 }
 
-static __always_inline struct sm_workload *workload(__u64 netns_cookie) {
+static __always_inline struct sm_workload* workload(__u64 netns_cookie) {
   return bpf_map_lookup_elem(&sm_netns_v1, &netns_cookie);
 }
 
@@ -71,7 +73,7 @@ static __always_inline int cidr_match(__u64 netns_cookie, __u32 kind, __u32 addr
 }
 
 /* The key of a connection as one socket sees it (see struct sm_tuple). */
-static __always_inline void make_tuple(struct sm_tuple *t, __u64 netns_cookie, __u32 local_be,
+static __always_inline void make_tuple(struct sm_tuple* t, __u64 netns_cookie, __u32 local_be,
                                        __u16 local_port, __u32 remote_be, __u16 remote_port) {
   __builtin_memset(t, 0, sizeof(*t));
   t->netns_cookie = is_loopback(local_be) || is_loopback(remote_be) ? netns_cookie : 0;

@@ -11,8 +11,8 @@
 #define SM_TCP_CLOSE 7 /* BPF_TCP_CLOSE */
 
 /* The client-oriented key of a redirected connection, from either end. */
-static __always_inline void origdst_key(struct sm_tuple *k, __u64 netns_cookie,
-                                        struct bpf_sock_ops *ctx, int client_side) {
+static __always_inline void origdst_key(struct sm_tuple* k, __u64 netns_cookie,
+                                        struct bpf_sock_ops* ctx, int client_side) {
   __u16 lport = (__u16)ctx->local_port, rport = port_from_remote_port(ctx->remote_port);
   if (client_side)
     make_tuple(k, netns_cookie, ctx->local_ip4, lport, ctx->remote_ip4, rport);
@@ -20,7 +20,7 @@ static __always_inline void origdst_key(struct sm_tuple *k, __u64 netns_cookie,
     make_tuple(k, netns_cookie, ctx->remote_ip4, rport, ctx->local_ip4, lport);
 }
 
-static __always_inline void splice_insert(struct bpf_sock_ops *ctx, __u64 netns_cookie) {
+static __always_inline void splice_insert(struct bpf_sock_ops* ctx, __u64 netns_cookie) {
   if (!(config_flags() & SM_CFG_SPLICE)) return;
   struct sm_tuple k;
   make_tuple(&k, netns_cookie, ctx->local_ip4, (__u16)ctx->local_port, ctx->remote_ip4,
@@ -31,10 +31,10 @@ static __always_inline void splice_insert(struct bpf_sock_ops *ctx, __u64 netns_
     SM_COUNT(sock_insert_fail, 1);
 }
 
-static __always_inline void on_active_established(struct bpf_sock_ops *ctx, __u64 netns_cookie) {
-  struct bpf_sock *sk = ctx->sk;
+static __always_inline void on_active_established(struct bpf_sock_ops* ctx, __u64 netns_cookie) {
+  struct bpf_sock* sk = ctx->sk;
   if (sk) {
-    struct sm_sk_state *st = bpf_sk_storage_get(&sm_sk_v1, sk, 0, 0);
+    struct sm_sk_state* st = bpf_sk_storage_get(&sm_sk_v1, sk, 0, 0);
     if (st && (st->flags & SM_SK_REDIRECTED)) {
       struct sm_tuple k;
       origdst_key(&k, netns_cookie, ctx, 1);
@@ -48,16 +48,15 @@ static __always_inline void on_active_established(struct bpf_sock_ops *ctx, __u6
   splice_insert(ctx, netns_cookie);
 }
 
-static __always_inline void on_passive_established(struct bpf_sock_ops *ctx,
-                                                   struct sm_workload *wl, __u64 netns_cookie) {
-  struct bpf_sock *sk = ctx->sk;
+static __always_inline void on_passive_established(struct bpf_sock_ops* ctx, struct sm_workload* wl,
+                                                   __u64 netns_cookie) {
+  struct bpf_sock* sk = ctx->sk;
   if (sk && ctx->local_port == wl->outbound_port && is_loopback(ctx->local_ip4)) {
     struct sm_tuple k;
     origdst_key(&k, netns_cookie, ctx, 0);
-    struct sm_origdst *dst = bpf_map_lookup_elem(&sm_origdst_v1, &k);
+    struct sm_origdst* dst = bpf_map_lookup_elem(&sm_origdst_v1, &k);
     if (dst) {
-      struct sm_sk_state *st =
-          bpf_sk_storage_get(&sm_sk_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+      struct sm_sk_state* st = bpf_sk_storage_get(&sm_sk_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
       if (st) {
         st->dst = *dst;
         st->flags = SM_SK_ORIGDST;
@@ -73,20 +72,20 @@ static __always_inline void on_passive_established(struct bpf_sock_ops *ctx,
   splice_insert(ctx, netns_cookie);
 }
 
-static __always_inline void on_listen(struct bpf_sock_ops *ctx, struct sm_workload *wl,
+static __always_inline void on_listen(struct bpf_sock_ops* ctx, struct sm_workload* wl,
                                       __u64 netns_cookie) {
   if (ctx->local_port != wl->inbound_port) return;
   bpf_sock_hash_update(ctx, &sm_listen_v1, &netns_cookie, BPF_ANY);
 }
 
-static __always_inline void on_state_change(struct bpf_sock_ops *ctx, __u64 netns_cookie) {
+static __always_inline void on_state_change(struct bpf_sock_ops* ctx, __u64 netns_cookie) {
   if (ctx->args[1] != SM_TCP_CLOSE) return;
   struct sm_tuple k;
   origdst_key(&k, netns_cookie, ctx, 1);
   bpf_map_delete_elem(&sm_origdst_v1, &k);
 }
 
-static __always_inline int sockops(struct bpf_sock_ops *ctx) {
+static __always_inline int sockops(struct bpf_sock_ops* ctx) {
   if (ctx->family != AF_INET) return 1;
   __u32 op = ctx->op;
   if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
@@ -97,7 +96,7 @@ static __always_inline int sockops(struct bpf_sock_ops *ctx) {
     on_state_change(ctx, netns_cookie);
     return 1;
   }
-  struct sm_workload *wl = workload(netns_cookie);
+  struct sm_workload* wl = workload(netns_cookie);
   if (!wl) return 1;
   switch (op) {
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:

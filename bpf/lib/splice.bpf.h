@@ -6,14 +6,14 @@
 
 #include "lib/common.bpf.h"
 
-static __always_inline int splice_msg(struct sk_msg_md *msg) {
+static __always_inline int splice_msg(struct sk_msg_md* msg) {
   if (!(config_flags() & SM_CFG_SPLICE)) return SK_PASS;
   struct sm_tuple peer;
   make_tuple(&peer, bpf_get_netns_cookie(msg), msg->remote_ip4,
              port_from_remote_port(msg->remote_port), msg->local_ip4, (__u16)msg->local_port);
   __u32 size = msg->size;
   if (bpf_msg_redirect_hash(msg, &sm_sock_v1, &peer, BPF_F_INGRESS) == SK_PASS) {
-    struct sm_stats *s = stats();
+    struct sm_stats* s = stats();
     if (s) {
       s->splice_msgs += 1;
       s->splice_bytes += size;

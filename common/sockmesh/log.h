@@ -14,10 +14,10 @@ void write(Level l, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 }  // namespace sm::log
 
-#define SM_LOG(level, ...)                                                              \
-  do {                                                                                  \
-    if (::sm::log::Level::level >= ::sm::log::threshold())                              \
-      ::sm::log::write(::sm::log::Level::level, __VA_ARGS__);                           \
+#define SM_LOG(level, ...)                                    \
+  do {                                                        \
+    if (::sm::log::Level::level >= ::sm::log::threshold())    \
+      ::sm::log::write(::sm::log::Level::level, __VA_ARGS__); \
   } while (0)
 #define SM_DEBUG(...) SM_LOG(debug, __VA_ARGS__)
 #define SM_INFO(...) SM_LOG(info, __VA_ARGS__)

@@ -11,8 +11,8 @@
 namespace sm {
 
 struct Error {
-  int code = 0;          // errno value (positive), 0 when not an OS error
-  std::string context;   // what we were doing, e.g. "bpf_map_update_elem sm_netns_v1"
+  int code = 0;         // errno value (positive), 0 when not an OS error
+  std::string context;  // what we were doing, e.g. "bpf_map_update_elem sm_netns_v1"
 
   std::string message() const {
     if (code == 0) return context;
@@ -24,7 +24,9 @@ struct Error {
 inline Error errno_error(std::string context, int code = errno) {
   return Error{code < 0 ? -code : code, std::move(context)};
 }
-inline Error plain_error(std::string context) { return Error{0, std::move(context)}; }
+inline Error plain_error(std::string context) {
+  return Error{0, std::move(context)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
