@@ -3,9 +3,11 @@
 #ifndef SM_COMMON_BPF_H
 #define SM_COMMON_BPF_H
 
+/* vmlinux.h must come before libbpf's headers, which use its types. */
+#include "vmlinux.h"
+/* (separate block so clang-format keeps the order) */
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
-#include "vmlinux.h"
 
 #include "maps.bpf.h"
 
