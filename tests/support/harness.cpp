@@ -106,6 +106,21 @@ sockaddr_in make_addr(const std::string& addr, uint16_t port) {
 
 }  // namespace
 
+namespace {
+void (*g_fail_hook)(const std::string&) = nullptr;
+}  // namespace
+
+void set_failure_hook(void (*hook)(const std::string&)) {
+  g_fail_hook = hook;
+}
+
+void fail(const std::string& what) {
+  if (g_fail_hook)
+    g_fail_hook(what);
+  else
+    ADD_FAILURE() << what;
+}
+
 bool is_root() {
   return ::geteuid() == 0;
 }
@@ -143,13 +158,12 @@ int sh(const std::string& cmd, std::string* out) {
 std::string sh_ok(const std::string& cmd) {
   std::string out;
   int rc = sh(cmd, &out);
-  if (rc != 0) ADD_FAILURE() << "command failed (" << rc << "): " << cmd << "\n" << out;
+  if (rc != 0) fail("command failed (" + std::to_string(rc) + "): " + cmd + "\n" + out);
   return out;
 }
 
 Cgroup::Cgroup(const std::string& name) : path_(cgroup2_root() + "/" + name) {
-  if (::mkdir(path_.c_str(), 0755) != 0)
-    ADD_FAILURE() << "mkdir " << path_ << ": " << strerror(errno);
+  if (::mkdir(path_.c_str(), 0755) != 0) fail("mkdir " + path_ + ": " + strerror(errno));
 }
 Cgroup::~Cgroup() {
   remove_cgroup(path_);
@@ -352,7 +366,7 @@ Install::Install(const std::string& extra_flags)
   int rc = sh(loader_path() + " install --cgroup " + cg_.path() + " --pin-dir " + pin_dir_ + " " +
                   extra_flags,
               &out);
-  if (rc != 0) ADD_FAILURE() << "install failed: " << out;
+  if (rc != 0) fail("install failed: " + out);
 }
 
 Install::~Install() {
@@ -367,7 +381,7 @@ int Install::loader(const std::string& args, std::string* out) const {
 void Install::loader_ok(const std::string& args) const {
   std::string out;
   int rc = loader(args, &out);
-  if (rc != 0) ADD_FAILURE() << "sockmesh-loader " << args << " failed (" << rc << "): " << out;
+  if (rc != 0) fail("sockmesh-loader " + args + " failed (" + std::to_string(rc) + "): " + out);
 }
 
 void Install::enroll(const Netns& ns, const std::string& flags) const {

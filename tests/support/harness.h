@@ -16,6 +16,10 @@
 namespace sm::test {
 
 bool is_root();
+// Reports a setup failure: ADD_FAILURE in tests; programs outside GoogleTest (benchmarks)
+// install their own hook.
+void fail(const std::string& what);
+void set_failure_hook(void (*hook)(const std::string&));
 #define SM_REQUIRE_ROOT()                                                             \
   do {                                                                                \
     if (!::sm::test::is_root())                                                       \
