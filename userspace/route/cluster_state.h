@@ -1,0 +1,84 @@
+// The runtime side of a cluster: counters, circuit-breaker counts, per-endpoint active
+// requests and ejections. Kept out of the immutable snapshot and keyed by cluster name in a
+// registry, so it survives a snapshot swap for every cluster that keeps its name.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "route/circuit_breaker.h"
+#include "route/cluster_stats.h"
+#include "route/duration.h"
+#include "route/route_config.h"
+
+namespace sm::route {
+
+// One endpoint's live state, shared by all workers. Lock-free; relaxed where a slightly
+// stale value only nudges a load-balancing choice.
+class EndpointState {
+ public:
+  uint32_t active_requests() const { return active_.load(std::memory_order_relaxed); }
+  void request_started() { active_.fetch_add(1, std::memory_order_relaxed); }
+  void request_finished() { active_.fetch_sub(1, std::memory_order_relaxed); }
+
+  bool ejected(TimePoint now) const {
+    return now.time_since_epoch().count() < ejected_until_.load(std::memory_order_relaxed);
+  }
+  // A connect failure (refused, unreachable, timed out). Returns true when this failure
+  // ejected the endpoint: the N-th in a row (see OutlierDetectionConfig).
+  bool record_connect_failure(TimePoint now, const OutlierDetectionConfig& od);
+  // A connect success ends the run of failures.
+  void record_connect_success() { consecutive_failures_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint32_t> active_{0};
+  std::atomic<uint32_t> consecutive_failures_{0};
+  std::atomic<int64_t> ejected_until_{0};  // steady_clock ticks; not ejected before then
+};
+
+class ClusterState {
+ public:
+  explicit ClusterState(std::string name) : name_(std::move(name)) {}
+  ClusterState(const ClusterState&) = delete;
+  ClusterState& operator=(const ClusterState&) = delete;
+
+  const std::string& name() const { return name_; }
+  ClusterStats& stats() { return stats_; }
+  CircuitBreaker& circuit_breaker() { return breaker_; }
+
+  // The states for `endpoints`, in order. An address:port this cluster already has keeps its
+  // state (active requests, ejection); a new one starts fresh. Snapshot build time only.
+  std::vector<std::shared_ptr<EndpointState>> bind_endpoints(
+      const std::vector<EndpointConfig>& endpoints);
+
+ private:
+  const std::string name_;
+  ClusterStats stats_;
+  CircuitBreaker breaker_;
+  std::mutex mu_;  // guards endpoints_ (build time only; workers hold shared_ptrs)
+  // Weak: an endpoint's state lives as long as some snapshot lists it.
+  std::map<std::pair<uint32_t, uint16_t>, std::weak_ptr<EndpointState>> endpoints_;
+};
+
+// Cluster name -> state. Weak references: a cluster's state (and its counters) lives while
+// any snapshot, or any request pinning an old snapshot, still has that cluster, and is freed
+// after the last one goes. One registry per proxy; used only when building snapshots.
+class ClusterStateRegistry {
+ public:
+  std::shared_ptr<ClusterState> get(const std::string& name);
+  // Drops entries whose state is gone; RouteTable::build calls it.
+  void prune();
+  size_t live() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<ClusterState>> states_;
+};
+
+}  // namespace sm::route
