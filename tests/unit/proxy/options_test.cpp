@@ -1,0 +1,67 @@
+// sockmesh-proxy's flags (userspace/proxy/options.cpp).
+#include "proxy/options.h"
+
+#include <gtest/gtest.h>
+
+namespace sm::proxy {
+namespace {
+
+std::string err(std::vector<std::string> a) {
+  auto r = parse_options(a);
+  return r ? "<ok>" : r.error().message();
+}
+
+TEST(Options, DefaultsFollowDesign) {
+  auto o = parse_options({});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->outbound_port, 15001);
+  EXPECT_EQ(o->inbound_port, 15006);
+  EXPECT_EQ(o->admin_port, 15000);
+  EXPECT_GE(o->workers, 1u);
+  EXPECT_EQ(o->limits.max_head_bytes, 60u * 1024);
+  EXPECT_TRUE(o->access_log.empty());
+}
+
+TEST(Options, AllFlags) {
+  auto o = parse_options({"--outbound-port", "16001", "--inbound-port=16006", "--admin-port", "16000",
+                          "--workers", "3", "--config", "/etc/r.json", "--uid", "1337", "--gid=1338",
+                          "--access-log", "-", "--max-request-headers-kb", "8", "--max-headers", "20",
+                          "--sniff-timeout-ms", "50", "--request-headers-timeout-ms", "500",
+                          "--idle-timeout-ms", "1000", "--upstream-idle-timeout-ms", "2000",
+                          "--connect-timeout-ms", "300", "--buffer-limit-kb", "64",
+                          "--recv-buffers", "256", "-v"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->outbound_port, 16001);
+  EXPECT_EQ(o->inbound_port, 16006);
+  EXPECT_EQ(o->admin_port, 16000);
+  EXPECT_EQ(o->workers, 3u);
+  EXPECT_EQ(o->config_path, "/etc/r.json");
+  EXPECT_EQ(*o->uid, 1337u);
+  EXPECT_EQ(*o->gid, 1338u);
+  EXPECT_EQ(o->access_log, "-");
+  EXPECT_EQ(o->limits.max_head_bytes, 8u * 1024);
+  EXPECT_LE(o->limits.max_start_line, o->limits.max_head_bytes);
+  EXPECT_EQ(o->limits.max_headers, 20u);
+  EXPECT_EQ(o->sniff_timeout.count(), 50);
+  EXPECT_EQ(o->request_headers_timeout.count(), 500);
+  EXPECT_EQ(o->idle_timeout.count(), 1000);
+  EXPECT_EQ(o->upstream_idle_timeout.count(), 2000);
+  EXPECT_EQ(o->connect_timeout.count(), 300);
+  EXPECT_EQ(o->buffer_limit, 64u * 1024);
+  EXPECT_EQ(o->recv_buffers, 256u);
+  EXPECT_TRUE(o->verbose);
+}
+
+TEST(Options, ErrorsNameTheFlag) {
+  EXPECT_EQ(err({"--bogus"}), "unknown flag --bogus (see --help)");
+  EXPECT_EQ(err({"--outbound-port", "0"}), "--outbound-port: '0': port must be 1..65535");
+  EXPECT_EQ(err({"--workers", "0"}), "--workers: '0': must be 1..256");
+  EXPECT_EQ(err({"--workers", "two"}), "--workers: 'two': not a number");
+  EXPECT_EQ(err({"--config"}), "--config: missing value");
+  EXPECT_EQ(err({"--inbound-port", "15001"}),
+            "--outbound-port, --inbound-port and --admin-port must all differ");
+  EXPECT_EQ(err({"--recv-buffers", "1"}), "--recv-buffers: '1': must be 16..32768");
+}
+
+}  // namespace
+}  // namespace sm::proxy

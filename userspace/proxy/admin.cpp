@@ -1,0 +1,237 @@
+// Admin API; see admin.h.
+#include "proxy/admin.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "route/config_json.h"
+#include "sockmesh/net.h"
+
+namespace sm::proxy {
+namespace {
+
+// Prometheus label values escape backslash, quote and newline.
+std::string label(std::string_view v) {
+  std::string o;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') o += '\\';
+    if (ch == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += ch;
+  }
+  return o;
+}
+
+std::string fmt_ms(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+Admin::~Admin() { stop(); }
+
+Status Admin::start(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_error("admin socket");
+  listen_.reset(fd);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return errno_error("--admin-port " + std::to_string(port) + ": bind 127.0.0.1");
+  if (::listen(fd, 64) != 0) return errno_error("admin listen");
+  int ev = ::eventfd(0, EFD_CLOEXEC);
+  if (ev < 0) return errno_error("eventfd");
+  wake_.reset(ev);
+  thread_ = std::thread([this] { serve(); });
+  return {};
+}
+
+void Admin::stop() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  thread_.join();
+}
+
+void Admin::serve() {
+  for (;;) {
+    pollfd p[2] = {{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents) return;
+    int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    UniqueFd conn(c);
+    timeval tv{2, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      req.append(buf, static_cast<size_t>(n));
+    }
+    size_t sp1 = req.find(' '), sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
+    AdminResponse r;
+    if (sp2 == std::string::npos) {
+      r = {400, "text/plain", "bad request\n"};
+    } else {
+      std::string_view path(req.data() + sp1 + 1, sp2 - sp1 - 1);
+      path = path.substr(0, path.find('?'));
+      r = handle(std::string_view(req.data(), sp1), path);
+    }
+    std::ostringstream out;
+    out << "HTTP/1.1 " << r.status << (r.status == 200 ? " OK" : " Error")
+        << "\r\ncontent-type: " << r.content_type << "\r\ncontent-length: " << r.body.size()
+        << "\r\nserver: sockmesh\r\nconnection: close\r\n\r\n"
+        << r.body;
+    std::string s = out.str();
+    size_t off = 0;
+    while (off < s.size()) {
+      ssize_t n = ::send(c, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+  }
+}
+
+AdminResponse Admin::handle(std::string_view method, std::string_view path) const {
+  if (method != "GET" && method != "HEAD") return {405, "text/plain", "use GET\n"};
+  if (path == "/config_dump") return {200, "application/json", config_dump()};
+  if (path == "/clusters") return {200, "text/plain", clusters()};
+  if (path == "/stats") return {200, "text/plain", stats()};
+  if (path == "/stats/prometheus") return {200, "text/plain; version=0.0.4", prometheus()};
+  if (path == "/healthz") return {200, "text/plain", "OK\n"};
+  if (path == "/ready") {
+    bool live = shared_.workers_running.load() == shared_.opts.workers;
+    return {live ? 200 : 503, "text/plain", live ? "LIVE\n" : "PRE_INITIALIZING\n"};
+  }
+  return {404, "text/plain",
+          "not found; try /config_dump /clusters /stats /stats/prometheus /ready /healthz\n"};
+}
+
+std::string Admin::config_dump() const {
+  auto table = shared_.routes.current();
+  if (!table) return "{\"virtual_hosts\":[],\"clusters\":[]}\n";
+  return route::dump_route_config(table->config()) + "\n";
+}
+
+std::string Admin::clusters() const {
+  // Envoy's /clusters text format: cluster::field::value and cluster::host::field::value.
+  auto table = shared_.routes.current();
+  std::ostringstream o;
+  if (!table) return "";
+  auto now = route::Clock::now();
+  for (const auto& cl : table->clusters()) {
+    const auto& n = cl.name();
+    const auto& cb = cl.config().circuit_breakers;
+    o << n << "::default_priority::max_connections::" << cb.max_connections << "\n";
+    o << n << "::default_priority::max_pending_requests::" << cb.max_pending_requests << "\n";
+    o << n << "::default_priority::max_requests::" << cb.max_requests << "\n";
+    o << n << "::default_priority::max_retries::" << cb.max_retries << "\n";
+    for (uint32_t i = 0; i < cl.endpoint_count(); ++i) {
+      const auto& e = cl.endpoint(i);
+      const auto& es = cl.endpoint_state(i);
+      std::string h = n + "::" + endpoint_str(e.address_be, e.port);
+      o << h << "::rq_active::" << es.active_requests() << "\n";
+      o << h << "::weight::" << e.weight << "\n";
+      o << h << "::health_flags::" << (es.ejected(now) ? "/failed_outlier_check" : "healthy") << "\n";
+      for (const auto& [k, v] : e.labels) o << h << "::label::" << k << "=" << v << "\n";
+    }
+  }
+  return o.str();
+}
+
+std::string Admin::stats() const {
+  std::ostringstream o;
+  for (const auto& ls : shared_.listener_stats) {
+    for (const auto& [name, v] : ls.counters()) o << name << ": " << v << "\n";
+    for (auto [hname, h] : {std::pair{"downstream_rq_time", &ls.downstream_rq_time},
+                            std::pair{"upstream_rq_time", &ls.upstream_rq_time}}) {
+      auto s = h->snapshot();
+      o << "listener." << ls.name << "." << hname << ": count=" << s.count
+        << " P50=" << fmt_ms(s.quantile_ms(0.5)) << " P90=" << fmt_ms(s.quantile_ms(0.9))
+        << " P99=" << fmt_ms(s.quantile_ms(0.99)) << " (ms)\n";
+    }
+  }
+  if (auto table = shared_.routes.current())
+    for (const auto& [name, v] : route::render_stats(*table, route::Clock::now()))
+      o << name << ": " << v << "\n";
+  return o.str();
+}
+
+std::string Admin::prometheus() const {
+  std::ostringstream o;
+  auto emit_family = [&](const std::string& name, const char* type) {
+    o << "# TYPE sockmesh_" << name << " " << type << "\n";
+  };
+  // Listener counters and gauges, one family per stat with a listener label.
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> per(2);
+  for (int i = 0; i < 2; ++i) per[i] = shared_.listener_stats[i].counters();
+  for (size_t j = 0; j < per[0].size(); ++j) {
+    std::string stat = per[0][j].first.substr(per[0][j].first.rfind('.') + 1);
+    bool gauge = stat.find("_active") != std::string::npos;
+    emit_family("listener_" + stat, gauge ? "gauge" : "counter");
+    for (int i = 0; i < 2; ++i)
+      o << "sockmesh_listener_" << stat << "{listener=\"" << shared_.listener_stats[i].name
+        << "\"} " << per[i][j].second << "\n";
+  }
+  for (const char* hname : {"downstream_rq_time", "upstream_rq_time"}) {
+    emit_family(std::string("listener_") + hname, "histogram");
+    for (const auto& ls : shared_.listener_stats) {
+      auto s = (std::string(hname) == "downstream_rq_time" ? ls.downstream_rq_time : ls.upstream_rq_time)
+                   .snapshot();
+      uint64_t cum = 0;
+      for (size_t b = 0; b < Histogram::kBounds.size(); ++b) {
+        cum += s.buckets[b];
+        o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name << "\",le=\""
+          << fmt_ms(Histogram::kBounds[b]) << "\"} " << cum << "\n";
+      }
+      o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name
+        << "\",le=\"+Inf\"} " << s.count << "\n";
+      o << "sockmesh_listener_" << hname << "_sum{listener=\"" << ls.name << "\"} "
+        << fmt_ms(s.sum_ms) << "\n";
+      o << "sockmesh_listener_" << hname << "_count{listener=\"" << ls.name << "\"} " << s.count
+        << "\n";
+    }
+  }
+  if (auto table = shared_.routes.current()) {
+    auto now = route::Clock::now();
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> families;
+    std::map<std::string, const char*> types;
+    for (const auto& cl : table->clusters()) {
+      for (const auto& st : cl.stats_snapshot(now)) {
+        std::string fam(st.name);
+        for (char& ch : fam)
+          if (ch == '.') ch = '_';
+        families[fam].emplace_back(cl.name(), std::to_string(st.value));
+        types[fam] = st.type == route::StatType::counter ? "counter" : "gauge";
+      }
+    }
+    for (const auto& [fam, rows] : families) {
+      emit_family("cluster_" + fam, types[fam]);
+      for (const auto& [cluster, v] : rows)
+        o << "sockmesh_cluster_" << fam << "{cluster_name=\"" << label(cluster) << "\"} " << v
+          << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace sm::proxy

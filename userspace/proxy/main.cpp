@@ -1,0 +1,148 @@
+// sockmesh-proxy: the sidecar. Loads the route table, binds the listeners (one per
+// worker, SO_REUSEPORT) and the admin API, drops privileges, runs one io_uring worker per
+// thread. SIGHUP reloads --config (a bad file keeps the last good table); SIGINT/SIGTERM stop.
+#include <arpa/inet.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/admin.h"
+#include "proxy/options.h"
+#include "proxy/shared.h"
+#include "proxy/worker.h"
+#include "route/config_json.h"
+#include "sockmesh/log.h"
+#include "sockmesh/unique_fd.h"
+
+namespace {
+
+using namespace sm;
+using namespace sm::proxy;
+
+Result<UniqueFd> listen_on(uint16_t port, const char* what) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_error("socket");
+  UniqueFd s(fd);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return errno_error(std::string(what) + " " + std::to_string(port) + ": bind");
+  if (::listen(fd, 4096) != 0) return errno_error("listen");
+  return s;
+}
+
+Status load_routes(Shared& shared) {
+  if (shared.opts.config_path.empty()) return {};
+  auto cfg = route::load_route_config(shared.opts.config_path);
+  if (!cfg) return cfg.error();
+  auto table = route::RouteTable::build(std::move(*cfg), shared.cluster_states);
+  if (!table) return table.error();
+  shared.routes.publish(*table);
+  return {};
+}
+
+Status drop_privileges(const Options& o) {
+  if (!o.uid && !o.gid) return {};
+  uid_t uid = o.uid.value_or(::getuid());
+  gid_t gid = o.gid.value_or(o.uid.value_or(::getgid()));
+  if (::geteuid() != 0) {
+    if (uid == ::geteuid() && gid == ::getegid()) return {};
+    return plain_error("--uid/--gid: only root can change to another user");
+  }
+  if (::setgroups(0, nullptr) != 0) return errno_error("setgroups");
+  if (::setgid(gid) != 0) return errno_error("--gid " + std::to_string(gid));
+  if (::setuid(uid) != 0) return errno_error("--uid " + std::to_string(uid));
+  return {};
+}
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "sockmesh-proxy: %s\n", e.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args)
+    if (a == "-h" || a == "--help") {
+      std::fputs(proxy::usage(), stdout);
+      return 0;
+    }
+  auto opts = proxy::parse_options(args);
+  if (!opts) {
+    std::fprintf(stderr, "sockmesh-proxy: %s\n", opts.error().message().c_str());
+    return 2;
+  }
+  if (opts->verbose) log::set_threshold(log::Level::debug);
+
+  // Signals are taken by sigwait in the main thread; workers inherit the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Shared shared(*opts);
+  if (Status s = load_routes(shared); !s) return fail(s.error());
+  if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
+
+  // Bind everything while still privileged, then drop.
+  std::vector<UniqueFd> out_fds, in_fds;
+  for (uint32_t i = 0; i < opts->workers; ++i) {
+    auto o = listen_on(opts->outbound_port, "--outbound-port");
+    if (!o) return fail(o.error());
+    auto n = listen_on(opts->inbound_port, "--inbound-port");
+    if (!n) return fail(n.error());
+    out_fds.push_back(std::move(*o));
+    in_fds.push_back(std::move(*n));
+  }
+  Admin admin(shared);
+  if (Status s = admin.start(opts->admin_port); !s) return fail(s.error());
+  if (Status s = drop_privileges(*opts); !s) return fail(s.error());
+
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (uint32_t i = 0; i < opts->workers; ++i) {
+    threads.emplace_back([&, i] {
+      Worker w(shared, i, out_fds[i].get(), in_fds[i].get());
+      if (Status s = w.init(); !s) {
+        SM_ERROR("worker %u: %s", i, s.error().message().c_str());
+        failed = 1;
+        shared.stop = true;
+        return;
+      }
+      w.run();
+    });
+  }
+  SM_INFO("sockmesh-proxy: %u workers, outbound :%u, inbound :%u, admin 127.0.0.1:%u%s",
+          opts->workers, opts->outbound_port, opts->inbound_port, opts->admin_port,
+          opts->config_path.empty() ? "" : (", routes from " + opts->config_path).c_str());
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      if (Status s = load_routes(shared); !s)
+        SM_WARN("reload: %s (keeping the previous route table)", s.error().message().c_str());
+      else
+        SM_INFO("reload: routes from %s", opts->config_path.c_str());
+      continue;
+    }
+    break;
+  }
+  shared.stop = true;
+  for (auto& t : threads) t.join();
+  admin.stop();
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,130 @@
+// sockmesh-proxy flag parsing; see options.h.
+#include "options.h"
+
+#include <map>
+#include <thread>
+
+#include "sockmesh/net.h"
+
+namespace sm::proxy {
+namespace {
+
+const char* const kUsage = R"(usage: sockmesh-proxy [flags]
+
+  --outbound-port N           outbound listener, redirected connects (default 15001)
+  --inbound-port N            inbound listener, steered connections (default 15006)
+  --admin-port N              admin API on 127.0.0.1 (default 15000)
+  --workers N                 worker threads, one io_uring each (default: CPUs)
+  --config FILE               static route table, in the JSON shape of /config_dump
+  --uid N --gid N             drop to this user/group after binding (when root)
+  --access-log PATH|-         JSON-lines access log to a file or stdout (default off)
+  --max-request-headers-kb N  request head limit, 431 above it (default 60)
+  --max-headers N             header count limit, 431 above it (default 100)
+  --sniff-timeout-ms N        wait for a client's first bytes; then server-first (100)
+  --request-headers-timeout-ms N  whole request head within this, else 408 (10000)
+  --idle-timeout-ms N         close idle downstream keep-alive connections (300000)
+  --upstream-idle-timeout-ms N    close idle pooled upstream connections (60000)
+  --connect-timeout-ms N      passthrough/inbound connect timeout (5000)
+  --buffer-limit-kb N         queued bytes per connection before reads pause (1024)
+  --recv-buffers N            provided receive buffers per worker (1024)
+  -v, --verbose               debug logging
+)";
+
+Result<uint32_t> number(const std::string& flag, const std::string& v, uint32_t min, uint32_t max) {
+  auto n = parse_u32(v, flag);
+  if (!n) return n.error();
+  if (*n < min || *n > max)
+    return plain_error(flag + ": '" + v + "': must be " + std::to_string(min) + ".." +
+                       std::to_string(max));
+  return *n;
+}
+
+}  // namespace
+
+const char* usage() { return kUsage; }
+
+Result<Options> parse_options(const std::vector<std::string>& args) {
+  Options o;
+  static const std::map<std::string, bool> flags = {
+      {"--outbound-port", true}, {"--inbound-port", true}, {"--admin-port", true},
+      {"--workers", true}, {"--config", true}, {"--uid", true}, {"--gid", true},
+      {"--access-log", true}, {"--max-request-headers-kb", true}, {"--max-headers", true},
+      {"--sniff-timeout-ms", true}, {"--request-headers-timeout-ms", true},
+      {"--idle-timeout-ms", true}, {"--upstream-idle-timeout-ms", true},
+      {"--connect-timeout-ms", true}, {"--buffer-limit-kb", true}, {"--recv-buffers", true},
+      {"--verbose", false}, {"-v", false}};
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], v;
+    size_t eq = a.find('=');
+    bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inline_value) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    auto it = flags.find(a);
+    if (it == flags.end()) return plain_error("unknown flag " + a + " (see --help)");
+    if (it->second && !inline_value) {
+      if (i + 1 >= args.size()) return plain_error(a + ": missing value");
+      v = args[++i];
+    }
+    auto port = [&](uint16_t& out) -> Status {
+      auto p = parse_port(v, a);
+      if (!p) return p.error();
+      out = *p;
+      return {};
+    };
+    auto num = [&](uint32_t& out, uint32_t min, uint32_t max) -> Status {
+      auto n = number(a, v, min, max);
+      if (!n) return n.error();
+      out = *n;
+      return {};
+    };
+    auto millis = [&](Millis& out, uint32_t min) -> Status {
+      uint32_t ms = 0;
+      if (Status s = num(ms, min, 24u * 3600 * 1000); !s) return s;
+      out = Millis(ms);
+      return {};
+    };
+    Status s;
+    if (a == "--outbound-port") s = port(o.outbound_port);
+    else if (a == "--inbound-port") s = port(o.inbound_port);
+    else if (a == "--admin-port") s = port(o.admin_port);
+    else if (a == "--workers") s = num(o.workers, 1, 256);
+    else if (a == "--config") {
+      if (v.empty()) return plain_error("--config: needs a file");
+      o.config_path = v;
+    } else if (a == "--uid" || a == "--gid") {
+      uint32_t id = 0;
+      s = num(id, 0, 0xfffffffeu);
+      if (s) (a == "--uid" ? o.uid : o.gid) = id;
+    } else if (a == "--access-log") {
+      if (v.empty()) return plain_error("--access-log: needs a path or -");
+      o.access_log = v;
+    } else if (a == "--max-request-headers-kb") {
+      uint32_t kb = 0;
+      s = num(kb, 1, 8192);
+      if (s) o.limits.max_head_bytes = kb * 1024;
+    } else if (a == "--max-headers") s = num(o.limits.max_headers, 1, 10000);
+    else if (a == "--sniff-timeout-ms") s = millis(o.sniff_timeout, 1);
+    else if (a == "--request-headers-timeout-ms") s = millis(o.request_headers_timeout, 1);
+    else if (a == "--idle-timeout-ms") s = millis(o.idle_timeout, 1);
+    else if (a == "--upstream-idle-timeout-ms") s = millis(o.upstream_idle_timeout, 1);
+    else if (a == "--connect-timeout-ms") s = millis(o.connect_timeout, 1);
+    else if (a == "--buffer-limit-kb") {
+      uint32_t kb = 0;
+      s = num(kb, 16, 1 << 20);
+      if (s) o.buffer_limit = kb * 1024;
+    } else if (a == "--recv-buffers") s = num(o.recv_buffers, 16, 32768);
+    else if (a == "--verbose" || a == "-v") o.verbose = true;
+    if (!s) return s.error();
+  }
+  if (o.outbound_port == o.inbound_port || o.outbound_port == o.admin_port ||
+      o.inbound_port == o.admin_port)
+    return plain_error("--outbound-port, --inbound-port and --admin-port must all differ");
+  if (o.limits.max_start_line > o.limits.max_head_bytes)
+    o.limits.max_start_line = o.limits.max_head_bytes;
+  if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
+  return o;
+}
+
+}  // namespace sm::proxy

@@ -1,0 +1,50 @@
+// sockmesh-proxy's command line: ports, workers, identity, route config, limits and
+// timeouts. Parsing is pure and unit tested; every error names its flag.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/limits.h"
+#include "sockmesh/result.h"
+
+namespace sm::proxy {
+
+using Millis = std::chrono::milliseconds;
+
+struct Options {
+  uint16_t outbound_port = 15001;
+  uint16_t inbound_port = 15006;
+  uint16_t admin_port = 15000;  // always on 127.0.0.1
+  uint32_t workers = 0;         // 0: one per CPU
+  std::string config_path;      // --config FILE: a static route table (/config_dump's shape)
+  std::optional<uint32_t> uid, gid;  // drop to these after binding (when started as root)
+  std::string access_log;            // "" off, "-" stdout, else a file path
+
+  http::Limits limits;  // --max-request-headers-kb, --max-headers
+  // Protocol sniffing: how long to wait for a client's first bytes before treating the
+  // connection as server-first (MySQL, SMTP) and passing it through.
+  Millis sniff_timeout{100};
+  // A request head must arrive completely within this time, else 408 (slowloris).
+  Millis request_headers_timeout{10'000};
+  // A downstream keep-alive connection with no request in flight is closed after this.
+  Millis idle_timeout{300'000};
+  // An idle pooled upstream connection is closed after this.
+  Millis upstream_idle_timeout{60'000};
+  // Connect timeout for passthrough and inbound targets (clusters carry their own).
+  Millis connect_timeout{5'000};
+  // Bytes queued towards a slow peer before reading from the other side pauses.
+  uint32_t buffer_limit = 1 << 20;
+  // Provided receive buffers per worker (count, size).
+  uint32_t recv_buffers = 1024;
+  uint32_t recv_buffer_size = 16 * 1024;
+  bool verbose = false;
+};
+
+Result<Options> parse_options(const std::vector<std::string>& args);
+const char* usage();
+
+}  // namespace sm::proxy
