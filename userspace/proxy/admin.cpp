@@ -38,7 +38,9 @@ std::string fmt_ms(double v) {
 
 }  // namespace
 
-Admin::~Admin() { stop(); }
+Admin::~Admin() {
+  stop();
+}
 
 Status Admin::start(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -151,7 +153,8 @@ std::string Admin::clusters() const {
       std::string h = n + "::" + endpoint_str(e.address_be, e.port);
       o << h << "::rq_active::" << es.active_requests() << "\n";
       o << h << "::weight::" << e.weight << "\n";
-      o << h << "::health_flags::" << (es.ejected(now) ? "/failed_outlier_check" : "healthy") << "\n";
+      o << h << "::health_flags::" << (es.ejected(now) ? "/failed_outlier_check" : "healthy")
+        << "\n";
       for (const auto& [k, v] : e.labels) o << h << "::label::" << k << "=" << v << "\n";
     }
   }
@@ -195,16 +198,17 @@ std::string Admin::prometheus() const {
   for (const char* hname : {"downstream_rq_time", "upstream_rq_time"}) {
     emit_family(std::string("listener_") + hname, "histogram");
     for (const auto& ls : shared_.listener_stats) {
-      auto s = (std::string(hname) == "downstream_rq_time" ? ls.downstream_rq_time : ls.upstream_rq_time)
-                   .snapshot();
+      auto s =
+          (std::string(hname) == "downstream_rq_time" ? ls.downstream_rq_time : ls.upstream_rq_time)
+              .snapshot();
       uint64_t cum = 0;
       for (size_t b = 0; b < Histogram::kBounds.size(); ++b) {
         cum += s.buckets[b];
         o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name << "\",le=\""
           << fmt_ms(Histogram::kBounds[b]) << "\"} " << cum << "\n";
       }
-      o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name
-        << "\",le=\"+Inf\"} " << s.count << "\n";
+      o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name << "\",le=\"+Inf\"} "
+        << s.count << "\n";
       o << "sockmesh_listener_" << hname << "_sum{listener=\"" << ls.name << "\"} "
         << fmt_ms(s.sum_ms) << "\n";
       o << "sockmesh_listener_" << hname << "_count{listener=\"" << ls.name << "\"} " << s.count

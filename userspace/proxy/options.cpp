@@ -41,18 +41,31 @@ Result<uint32_t> number(const std::string& flag, const std::string& v, uint32_t 
 
 }  // namespace
 
-const char* usage() { return kUsage; }
+const char* usage() {
+  return kUsage;
+}
 
 Result<Options> parse_options(const std::vector<std::string>& args) {
   Options o;
-  static const std::map<std::string, bool> flags = {
-      {"--outbound-port", true}, {"--inbound-port", true}, {"--admin-port", true},
-      {"--workers", true}, {"--config", true}, {"--uid", true}, {"--gid", true},
-      {"--access-log", true}, {"--max-request-headers-kb", true}, {"--max-headers", true},
-      {"--sniff-timeout-ms", true}, {"--request-headers-timeout-ms", true},
-      {"--idle-timeout-ms", true}, {"--upstream-idle-timeout-ms", true},
-      {"--connect-timeout-ms", true}, {"--buffer-limit-kb", true}, {"--recv-buffers", true},
-      {"--verbose", false}, {"-v", false}};
+  static const std::map<std::string, bool> flags = {{"--outbound-port", true},
+                                                    {"--inbound-port", true},
+                                                    {"--admin-port", true},
+                                                    {"--workers", true},
+                                                    {"--config", true},
+                                                    {"--uid", true},
+                                                    {"--gid", true},
+                                                    {"--access-log", true},
+                                                    {"--max-request-headers-kb", true},
+                                                    {"--max-headers", true},
+                                                    {"--sniff-timeout-ms", true},
+                                                    {"--request-headers-timeout-ms", true},
+                                                    {"--idle-timeout-ms", true},
+                                                    {"--upstream-idle-timeout-ms", true},
+                                                    {"--connect-timeout-ms", true},
+                                                    {"--buffer-limit-kb", true},
+                                                    {"--recv-buffers", true},
+                                                    {"--verbose", false},
+                                                    {"-v", false}};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], v;
     size_t eq = a.find('=');
@@ -86,10 +99,14 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
       return {};
     };
     Status s;
-    if (a == "--outbound-port") s = port(o.outbound_port);
-    else if (a == "--inbound-port") s = port(o.inbound_port);
-    else if (a == "--admin-port") s = port(o.admin_port);
-    else if (a == "--workers") s = num(o.workers, 1, 256);
+    if (a == "--outbound-port")
+      s = port(o.outbound_port);
+    else if (a == "--inbound-port")
+      s = port(o.inbound_port);
+    else if (a == "--admin-port")
+      s = port(o.admin_port);
+    else if (a == "--workers")
+      s = num(o.workers, 1, 256);
     else if (a == "--config") {
       if (v.empty()) return plain_error("--config: needs a file");
       o.config_path = v;
@@ -104,18 +121,26 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
       uint32_t kb = 0;
       s = num(kb, 1, 8192);
       if (s) o.limits.max_head_bytes = kb * 1024;
-    } else if (a == "--max-headers") s = num(o.limits.max_headers, 1, 10000);
-    else if (a == "--sniff-timeout-ms") s = millis(o.sniff_timeout, 1);
-    else if (a == "--request-headers-timeout-ms") s = millis(o.request_headers_timeout, 1);
-    else if (a == "--idle-timeout-ms") s = millis(o.idle_timeout, 1);
-    else if (a == "--upstream-idle-timeout-ms") s = millis(o.upstream_idle_timeout, 1);
-    else if (a == "--connect-timeout-ms") s = millis(o.connect_timeout, 1);
+    } else if (a == "--max-headers")
+      s = num(o.limits.max_headers, 1, 10000);
+    else if (a == "--sniff-timeout-ms")
+      s = millis(o.sniff_timeout, 1);
+    else if (a == "--request-headers-timeout-ms")
+      s = millis(o.request_headers_timeout, 1);
+    else if (a == "--idle-timeout-ms")
+      s = millis(o.idle_timeout, 1);
+    else if (a == "--upstream-idle-timeout-ms")
+      s = millis(o.upstream_idle_timeout, 1);
+    else if (a == "--connect-timeout-ms")
+      s = millis(o.connect_timeout, 1);
     else if (a == "--buffer-limit-kb") {
       uint32_t kb = 0;
       s = num(kb, 16, 1 << 20);
       if (s) o.buffer_limit = kb * 1024;
-    } else if (a == "--recv-buffers") s = num(o.recv_buffers, 16, 32768);
-    else if (a == "--verbose" || a == "-v") o.verbose = true;
+    } else if (a == "--recv-buffers")
+      s = num(o.recv_buffers, 16, 32768);
+    else if (a == "--verbose" || a == "-v")
+      o.verbose = true;
     if (!s) return s.error();
   }
   if (o.outbound_port == o.inbound_port || o.outbound_port == o.admin_port ||

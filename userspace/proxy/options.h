@@ -18,9 +18,9 @@ using Millis = std::chrono::milliseconds;
 struct Options {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
-  uint16_t admin_port = 15000;  // always on 127.0.0.1
-  uint32_t workers = 0;         // 0: one per CPU
-  std::string config_path;      // --config FILE: a static route table (/config_dump's shape)
+  uint16_t admin_port = 15000;       // always on 127.0.0.1
+  uint32_t workers = 0;              // 0: one per CPU
+  std::string config_path;           // --config FILE: a static route table (/config_dump's shape)
   std::optional<uint32_t> uid, gid;  // drop to these after binding (when started as root)
   std::string access_log;            // "" off, "-" stdout, else a file path
 

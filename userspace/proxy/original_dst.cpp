@@ -35,7 +35,9 @@ std::optional<Endpoint> peer_endpoint(int fd) {
   return from(sa);
 }
 
-std::optional<Endpoint> outbound_destination(int fd) { return so_original_dst(fd); }
+std::optional<Endpoint> outbound_destination(int fd) {
+  return so_original_dst(fd);
+}
 
 std::optional<Endpoint> inbound_destination(int fd) {
   // Under conntrack every connection has an original tuple; when nothing was NATed it

@@ -7,8 +7,8 @@ namespace sm::proxy {
 
 void Histogram::record_us(uint64_t us) {
   double ms = static_cast<double>(us) / 1000.0;
-  size_t i = static_cast<size_t>(
-      std::lower_bound(kBounds.begin(), kBounds.end(), ms) - kBounds.begin());
+  size_t i =
+      static_cast<size_t>(std::lower_bound(kBounds.begin(), kBounds.end(), ms) - kBounds.begin());
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_us_.fetch_add(us, std::memory_order_relaxed);
@@ -16,7 +16,8 @@ void Histogram::record_us(uint64_t us) {
 
 Histogram::Snapshot Histogram::snapshot() const {
   Snapshot s;
-  for (size_t i = 0; i < buckets_.size(); ++i) s.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < buckets_.size(); ++i)
+    s.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
   for (uint64_t b : s.buckets) s.count += b;
   s.sum_ms = static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1000.0;
   return s;
@@ -40,11 +41,21 @@ double Histogram::Snapshot::quantile_ms(double q) const {
 
 void ListenerStats::record_status(int status) {
   switch (status / 100) {
-    case 1: inc(downstream_rq_1xx); break;
-    case 2: inc(downstream_rq_2xx); break;
-    case 3: inc(downstream_rq_3xx); break;
-    case 4: inc(downstream_rq_4xx); break;
-    default: inc(downstream_rq_5xx); break;
+    case 1:
+      inc(downstream_rq_1xx);
+      break;
+    case 2:
+      inc(downstream_rq_2xx);
+      break;
+    case 3:
+      inc(downstream_rq_3xx);
+      break;
+    case 4:
+      inc(downstream_rq_4xx);
+      break;
+    default:
+      inc(downstream_rq_5xx);
+      break;
   }
 }
 

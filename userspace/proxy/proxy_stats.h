@@ -11,43 +11,43 @@
 
 namespace sm::proxy {
 
-#define SM_LISTENER_COUNTERS(X)                                                           \
-  X(downstream_cx_total)          /* connections accepted */                             \
-  X(downstream_cx_http1)          /* ... sniffed as HTTP/1.x */                          \
-  X(downstream_cx_tcp)            /* ... passed through as opaque bytes */               \
-  X(downstream_cx_server_first)   /* ... where the client sent nothing within the sniff */\
-  X(downstream_cx_no_destination) /* no original destination: closed */                  \
-  X(downstream_cx_loop)           /* original destination is this listener: closed */    \
-  X(downstream_cx_idle_timeout)                                                          \
-  X(downstream_cx_destroy_remote) /* the client closed or reset */                       \
-  X(downstream_rq_total)                                                                 \
-  X(downstream_rq_1xx)                                                                   \
-  X(downstream_rq_2xx)                                                                   \
-  X(downstream_rq_3xx)                                                                   \
-  X(downstream_rq_4xx)                                                                   \
-  X(downstream_rq_5xx)                                                                   \
-  X(downstream_rq_passthrough)   /* no virtual host: sent to the original destination */ \
-  X(downstream_rq_no_route)      /* a virtual host but no route: 404 */                  \
-  X(downstream_rq_bad_request)   /* malformed head: 400 (also 414, 431, 501, 505) */      \
-  X(downstream_rq_header_timeout) /* head not complete in time: 408 */                   \
-  X(downstream_rq_no_healthy_upstream)                                                   \
-  X(downstream_rq_overflow)       /* circuit breaker: 503 */                             \
-  X(downstream_rq_upstream_connect_fail)                                                 \
-  X(downstream_rq_upstream_timeout)                                                      \
-  X(downstream_rq_upstream_reset)                                                        \
-  X(downstream_rq_upstream_bad_response)                                                 \
-  X(downstream_rq_retry)                                                                 \
-  X(downstream_rq_client_gone)    /* client left mid-response: upstream released */      \
-  X(tcp_upstream_connect_fail)                                                           \
-  X(tcp_bytes_sent)                                                                      \
+#define SM_LISTENER_COUNTERS(X)                                                            \
+  X(downstream_cx_total)          /* connections accepted */                               \
+  X(downstream_cx_http1)          /* ... sniffed as HTTP/1.x */                            \
+  X(downstream_cx_tcp)            /* ... passed through as opaque bytes */                 \
+  X(downstream_cx_server_first)   /* ... where the client sent nothing within the sniff */ \
+  X(downstream_cx_no_destination) /* no original destination: closed */                    \
+  X(downstream_cx_loop)           /* original destination is this listener: closed */      \
+  X(downstream_cx_idle_timeout)                                                            \
+  X(downstream_cx_destroy_remote) /* the client closed or reset */                         \
+  X(downstream_rq_total)                                                                   \
+  X(downstream_rq_1xx)                                                                     \
+  X(downstream_rq_2xx)                                                                     \
+  X(downstream_rq_3xx)                                                                     \
+  X(downstream_rq_4xx)                                                                     \
+  X(downstream_rq_5xx)                                                                     \
+  X(downstream_rq_passthrough)    /* no virtual host: sent to the original destination */  \
+  X(downstream_rq_no_route)       /* a virtual host but no route: 404 */                   \
+  X(downstream_rq_bad_request)    /* malformed head: 400 (also 414, 431, 501, 505) */      \
+  X(downstream_rq_header_timeout) /* head not complete in time: 408 */                     \
+  X(downstream_rq_no_healthy_upstream)                                                     \
+  X(downstream_rq_overflow) /* circuit breaker: 503 */                                     \
+  X(downstream_rq_upstream_connect_fail)                                                   \
+  X(downstream_rq_upstream_timeout)                                                        \
+  X(downstream_rq_upstream_reset)                                                          \
+  X(downstream_rq_upstream_bad_response)                                                   \
+  X(downstream_rq_retry)                                                                   \
+  X(downstream_rq_client_gone) /* client left mid-response: upstream released */           \
+  X(tcp_upstream_connect_fail)                                                             \
+  X(tcp_bytes_sent)                                                                        \
   X(tcp_bytes_received)
 
 class Histogram {
  public:
   // Envoy's default bucket bounds, in milliseconds.
-  static constexpr std::array<double, 19> kBounds = {0.5,  1,    5,     10,    25,     50,    100,
-                                                     250,  500,  1000,  2500,  5000,   10000,
-                                                     30000, 60000, 300000, 600000, 1800000, 3600000};
+  static constexpr std::array<double, 19> kBounds = {
+      0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
+      2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
   void record_us(uint64_t us);
   struct Snapshot {
     std::array<uint64_t, kBounds.size() + 1> buckets{};  // per bucket (last: +Inf)
@@ -74,7 +74,9 @@ struct ListenerStats {
   Histogram upstream_rq_time;    // request sent upstream to response head received
   std::string name;              // "outbound" or "inbound"
 
-  void inc(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  void inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
   void record_status(int status);
   // ("listener.<name>.<counter>", value), counters then gauges.
   std::vector<std::pair<std::string, uint64_t>> counters() const;

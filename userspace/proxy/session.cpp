@@ -19,21 +19,34 @@ namespace {
 constexpr size_t kReplayLimit = 64 * 1024;  // requests up to this size can be retried
 constexpr uint32_t kLoopback = 0x7f000001;
 
-bool is_loopback(uint32_t addr_be) { return (ntohl(addr_be) >> 24) == 127; }
+bool is_loopback(uint32_t addr_be) {
+  return (ntohl(addr_be) >> 24) == 127;
+}
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 
@@ -161,8 +174,9 @@ void Worker::arm_upstream_timer(uint32_t up) {
   Nanos now = now_ns();
   Nanos remaining = ex && ex->deadline_ns ? (ex->deadline_ns > now ? ex->deadline_ns - now : 1) : 0;
   if (u.phase == Phase::connecting) {
-    std::chrono::nanoseconds ct = ex && ex->cluster ? ex->cluster->config().connect_timeout
-                                                    : std::chrono::nanoseconds(shared_.opts.connect_timeout);
+    std::chrono::nanoseconds ct = ex && ex->cluster
+                                      ? ex->cluster->config().connect_timeout
+                                      : std::chrono::nanoseconds(shared_.opts.connect_timeout);
     if (remaining && remaining < static_cast<Nanos>(ct.count()))
       set_timer(up, TimerKind::request, std::chrono::nanoseconds(remaining));
     else
@@ -212,7 +226,8 @@ void Worker::on_accepted(Listener l, int fd) {
   // A connect straight to our own listener would come back to us forever.
   uint16_t own = l == Listener::outbound ? shared_.opts.outbound_port : shared_.opts.inbound_port;
   auto local = local_endpoint(fd);
-  if (dst->port == own && (is_loopback(dst->addr_be) || (local && local->addr_be == dst->addr_be))) {
+  if (dst->port == own &&
+      (is_loopback(dst->addr_be) || (local && local->addr_be == dst->addr_be))) {
     st.inc(st.downstream_cx_loop);
     close_conn(slot, true);
     return;
@@ -263,7 +278,8 @@ void Worker::on_sniff_data(uint32_t slot, uint16_t bid, const char* data, uint32
 void Worker::start_tunnel(uint32_t down, const char* first, uint32_t len, int32_t bid) {
   Conn& k = c(down);
   k.phase = Phase::tunnel;
-  Endpoint target = k.listener == Listener::outbound ? k.dst : Endpoint{htonl(kLoopback), k.dst.port};
+  Endpoint target =
+      k.listener == Listener::outbound ? k.dst : Endpoint{htonl(kLoopback), k.dst.port};
   int err = 0;
   uint32_t up = start_connect(target, down, &err);
   if (up == kNone) {
@@ -476,8 +492,9 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
     ex.lease = routes_.lease();
     route::RouteResult rr;
     if (ex.lease) {
-      route::RequestView view{head.authority, path, head.method_text,
-                              std::span<const http::Header>(head.headers.begin(), head.headers.end())};
+      route::RequestView view{
+          head.authority, path, head.method_text,
+          std::span<const http::Header>(head.headers.begin(), head.headers.end())};
       rr = ex.lease->route(view, rng_());
     }
     switch (rr.outcome) {
@@ -496,8 +513,10 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
         if (!ex.cluster->try_acquire(route::Resource::request)) {
           st.inc(st.downstream_rq_overflow);
           ex.request_done = head.body.kind == http::BodyKind::none;
-          error_reply(slot, 503, "upstream connect error or disconnect/reset before headers. "
-                      "reset reason: overflow", "UO", !ex.request_done);
+          error_reply(slot, 503,
+                      "upstream connect error or disconnect/reset before headers. "
+                      "reset reason: overflow",
+                      "UO", !ex.request_done);
           return;
         }
         ex.holds_request = true;
@@ -572,8 +591,10 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
       return_string(out);
       return_string(rest);
       st.inc(st.downstream_rq_overflow);
-      error_reply(slot, 503, "upstream connect error or disconnect/reset before headers. "
-                  "reset reason: overflow", "UO", !ex.request_done);
+      error_reply(slot, 503,
+                  "upstream connect error or disconnect/reset before headers. "
+                  "reset reason: overflow",
+                  "UO", !ex.request_done);
       return;
     }
     ex.holds_pending = ex.cluster != nullptr;
@@ -583,8 +604,10 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
     return_string(out);
     return_string(rest);
     st.inc(st.downstream_rq_upstream_connect_fail);
-    error_reply(slot, 503, "upstream connect error or disconnect/reset before headers. "
-                "reset reason: local error", "UF", !ex.request_done);
+    error_reply(slot, 503,
+                "upstream connect error or disconnect/reset before headers. "
+                "reset reason: local error",
+                "UF", !ex.request_done);
     return;
   }
   c(up).peer = slot;
@@ -922,8 +945,10 @@ void Worker::next_attempt(uint32_t down) {
   if (up == kNone) up = start_connect(ex.target, down, &err);
   if (up == kNone) {
     st.inc(st.downstream_rq_upstream_connect_fail);
-    error_reply(down, 503, "upstream connect error or disconnect/reset before headers. "
-                "reset reason: local error", "UF", false);
+    error_reply(down, 503,
+                "upstream connect error or disconnect/reset before headers. "
+                "reset reason: local error",
+                "UF", false);
     return;
   }
   c(up).peer = down;
@@ -1044,8 +1069,12 @@ void Worker::on_timer(uint32_t slot) {
       st.inc(st.downstream_cx_idle_timeout);
       close_conn(slot);
       break;
-    case TimerKind::retry: next_attempt(slot); break;
-    case TimerKind::connect: upstream_failed(slot, ETIMEDOUT, true); break;
+    case TimerKind::retry:
+      next_attempt(slot);
+      break;
+    case TimerKind::connect:
+      upstream_failed(slot, ETIMEDOUT, true);
+      break;
     case TimerKind::request: {
       uint32_t down = k.peer;
       if (down == kNone || !c(down).ex) {
@@ -1059,8 +1088,11 @@ void Worker::on_timer(uint32_t slot) {
       error_reply(down, 504, "upstream request timeout", "UT", !ex.request_done);
       break;
     }
-    case TimerKind::upstream_idle: close_conn(slot); break;
-    case TimerKind::none: break;
+    case TimerKind::upstream_idle:
+      close_conn(slot);
+      break;
+    case TimerKind::none:
+      break;
   }
 }
 
@@ -1090,8 +1122,8 @@ void Worker::log_access(const Conn& down) {
   tm t{};
   gmtime_r(&wall.tv_sec, &t);
   char ts[96];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
-                t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, wall.tv_nsec / 1'000'000);
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
+                t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, wall.tv_nsec / 1'000'000);
   std::string& o = log_buf_;
   o += "{\"time\":\"";
   o += ts;
@@ -1112,11 +1144,14 @@ void Worker::log_access(const Conn& down) {
   o += ",\"bytes_sent\":" + std::to_string(ex.bytes_out);
   o += ",\"duration_ms\":" + std::to_string((now - ex.start_ns) / 1'000'000);
   o += ",\"upstream_service_time_ms\":";
-  o += ex.upstream_head_ns ? std::to_string((ex.upstream_head_ns - ex.upstream_start_ns) / 1'000'000)
-                           : std::string("null");
+  o += ex.upstream_head_ns
+           ? std::to_string((ex.upstream_head_ns - ex.upstream_start_ns) / 1'000'000)
+           : std::string("null");
   o += ",\"upstream_cluster\":\"";
-  if (ex.cluster) json_escape(o, ex.cluster->name());
-  else o += down.listener == Listener::inbound ? "inbound" : "PassthroughCluster";
+  if (ex.cluster)
+    json_escape(o, ex.cluster->name());
+  else
+    o += down.listener == Listener::inbound ? "inbound" : "PassthroughCluster";
   char host[32];
   std::snprintf(host, sizeof host, "%s:%u", inet_ntoa(in_addr{ex.target.addr_be}), ex.target.port);
   o += "\",\"upstream_host\":\"";

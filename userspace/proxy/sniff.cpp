@@ -1,7 +1,6 @@
 // Protocol sniffing; see sniff.h.
 #include "sniff.h"
 
-
 namespace sm::proxy {
 
 Sniff sniff(std::string_view b) {

@@ -115,10 +115,9 @@ void Worker::run() {
       for (auto [slot, gen] : ready)
         if (c(slot).gen == gen && c(slot).phase == Phase::request_head) parse_request(slot);
     }
-    timers_.expire(now_ns(), [&](const TimerEntry& e) {
-      Conn& k = c(e.slot);
-      if (k.gen != e.gen || k.timer_seq != e.seq || k.timer_kind == TimerKind::none) return;
-      on_timer(e.slot);
+    timers_.expire(now_ns(), [&](uint32_t slot) {
+      if (c(slot).timer_kind != TimerKind::none) on_timer(slot);
+      release_if_done(slot);
     });
     if (!log_buf_.empty()) {
       shared_.access_log.write_batch(log_buf_);
@@ -144,10 +143,17 @@ void Worker::handle(io_uring_cqe* cqe) {
     return;
   }
   switch (u.op) {
-    case Op::recv: on_recv(u.slot, cqe->res, cqe->flags); break;
-    case Op::send: on_send(u.slot, cqe->res); break;
-    case Op::connect: on_connect(u.slot, cqe->res); break;
-    default: break;
+    case Op::recv:
+      on_recv(u.slot, cqe->res, cqe->flags);
+      break;
+    case Op::send:
+      on_send(u.slot, cqe->res);
+      break;
+    case Op::connect:
+      on_connect(u.slot, cqe->res);
+      break;
+    default:
+      break;
   }
   release_if_done(u.slot);
 }
@@ -312,16 +318,26 @@ void Worker::on_recv(uint32_t slot, int res, uint32_t flags) {
     const char* data = bufs_.data(bid);
     uint32_t len = static_cast<uint32_t>(res);
     switch (k.phase) {
-      case Phase::sniffing: on_sniff_data(slot, bid, data, len); break;
+      case Phase::sniffing:
+        on_sniff_data(slot, bid, data, len);
+        break;
       case Phase::request_head:
-      case Phase::exchange: downstream_data(slot, bid, data, len); break;
-      case Phase::tunnel: tunnel_data(slot, bid, data, len); break;
-      case Phase::busy: upstream_data(slot, bid, data, len); break;
+      case Phase::exchange:
+        downstream_data(slot, bid, data, len);
+        break;
+      case Phase::tunnel:
+        tunnel_data(slot, bid, data, len);
+        break;
+      case Phase::busy:
+        upstream_data(slot, bid, data, len);
+        break;
       case Phase::idle:  // an idle upstream must not speak: drop the connection
         give_back(bid);
         close_conn(slot);
         break;
-      default: give_back(bid); break;
+      default:
+        give_back(bid);
+        break;
     }
   } else if (res == 0 || (res < 0 && res != -ENOBUFS && res != -ECANCELED)) {
     bool error = res < 0;
@@ -331,8 +347,9 @@ void Worker::on_recv(uint32_t slot, int res, uint32_t flags) {
       case Phase::sniffing:
       case Phase::request_head:
       case Phase::exchange:
-        if (error) shared_.listener_stats[static_cast<int>(k.listener)].inc(
-            shared_.listener_stats[static_cast<int>(k.listener)].downstream_cx_destroy_remote);
+        if (error)
+          shared_.listener_stats[static_cast<int>(k.listener)].inc(
+              shared_.listener_stats[static_cast<int>(k.listener)].downstream_cx_destroy_remote);
         downstream_eof(slot);
         break;
       case Phase::tunnel:
@@ -343,8 +360,12 @@ void Worker::on_recv(uint32_t slot, int res, uint32_t flags) {
           tunnel_eof(slot);
         }
         break;
-      case Phase::busy: upstream_eof(slot, error ? -res : 0); break;
-      default: close_conn(slot); break;
+      case Phase::busy:
+        upstream_eof(slot, error ? -res : 0);
+        break;
+      default:
+        close_conn(slot);
+        break;
     }
     return;
   } else if (res == -ENOBUFS) {
@@ -503,7 +524,9 @@ void Worker::after_drain(uint32_t slot) {
 
 // ---- upstream connections -----------------------------------------------------------------
 
-static uint64_t pool_key(const Endpoint& e) { return (uint64_t{e.addr_be} << 16) | e.port; }
+static uint64_t pool_key(const Endpoint& e) {
+  return (uint64_t{e.addr_be} << 16) | e.port;
+}
 
 uint32_t Worker::pool_take(const Endpoint& target) {
   auto it = pool_.find(pool_key(target));
@@ -576,17 +599,13 @@ void Worker::on_connect(uint32_t slot, int res) {
 // ---- timers -------------------------------------------------------------------------------
 
 void Worker::set_timer(uint32_t slot, TimerKind kind, std::chrono::nanoseconds after) {
-  Conn& k = c(slot);
-  k.timer_kind = kind;
-  ++k.timer_seq;
-  k.deadline = now_ns() + static_cast<Nanos>(after.count());
-  timers_.push({k.deadline, slot, k.gen, k.timer_seq});
+  c(slot).timer_kind = kind;
+  timers_.set(slot, now_ns() + static_cast<Nanos>(after.count()));
 }
 
 void Worker::clear_timer(uint32_t slot) {
-  Conn& k = c(slot);
-  k.timer_kind = TimerKind::none;
-  ++k.timer_seq;
+  c(slot).timer_kind = TimerKind::none;
+  timers_.cancel(slot);
 }
 
 }  // namespace sm::proxy

@@ -117,16 +117,16 @@ struct Conn {
   bool eof = false;          // the remote end shut down its sending side
   bool shut_wr = false;      // we shut down our sending side
   bool close_when_sent = false;
-  bool reused = false;       // upstream: served a request before (keep-alive race on EOF)
-  Endpoint dst{};            // downstream: original destination; upstream: target
-  sockaddr_in connect_addr{};  // upstream: stable storage for the connect operation
+  bool reused = false;          // upstream: served a request before (keep-alive race on EOF)
+  Endpoint dst{};               // downstream: original destination; upstream: target
+  sockaddr_in connect_addr{};   // upstream: stable storage for the connect operation
   std::string* head = nullptr;  // bytes of a head being parsed (+ pipelined leftovers)
   // Downstream: the request body framer; upstream: the response body framer.
   http::BodyFramer framer;
   http::BodyKind body_kind = http::BodyKind::none;  // upstream: framing of the response
-  std::unique_ptr<Exchange> ex;  // downstream, while a request is in flight
-  http::RequestParser* req_parser = nullptr;    // borrowed while parsing a head
-  http::ResponseParser* resp_parser = nullptr;  // borrowed while parsing a head
+  std::unique_ptr<Exchange> ex;                     // downstream, while a request is in flight
+  http::RequestParser* req_parser = nullptr;        // borrowed while parsing a head
+  http::ResponseParser* resp_parser = nullptr;      // borrowed while parsing a head
   // Send side: one sendmsg in flight at a time, gathering up to kIov queued items.
   std::vector<SendItem> sendq;
   size_t sendq_head = 0;
@@ -136,10 +136,8 @@ struct Conn {
   static constexpr int kIov = 8;
   iovec iov[kIov];
   msghdr msg{};
-  // Timer: one per connection, its meaning given by timer_kind.
+  // Timer: one per connection (in the worker's TimerHeap), its meaning given by timer_kind.
   TimerKind timer_kind = TimerKind::none;
-  uint32_t timer_seq = 0;
-  Nanos deadline = 0;
   uint64_t requests = 0;  // served on this connection
 };
 
@@ -208,8 +206,7 @@ class Worker {
   void next_attempt(uint32_t down);
   void response_done(uint32_t up);
   void finish_exchange(uint32_t down);
-  void error_reply(uint32_t down, int status, std::string_view body, const char* flag,
-                   bool close);
+  void error_reply(uint32_t down, int status, std::string_view body, const char* flag, bool close);
   void end_exchange_upstream(uint32_t down, bool reusable);
   void log_access(const Conn& down);
   http::RequestParser* take_req_parser();
@@ -241,7 +238,7 @@ class Worker {
   // Downstream connections with a pipelined request waiting, parsed after the current
   // batch of completions (not recursively, however many requests a client pipelines).
   std::vector<std::pair<uint32_t, uint32_t>> ready_;  // slot, generation
-  TimerQueue timers_;
+  TimerHeap timers_;
   std::unordered_map<uint64_t, std::vector<uint32_t>> pool_;  // target -> idle upstreams
   std::vector<std::string*> strings_;
   std::vector<std::unique_ptr<Exchange>> exchanges_;

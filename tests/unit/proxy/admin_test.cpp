@@ -40,8 +40,9 @@ TEST_F(AdminTest, ConfigDumpIsTheLoadedTableAndRoundTrips) {
 
 TEST_F(AdminTest, ClustersListEndpoints) {
   auto r = admin_->handle("GET", "/clusters");
-  EXPECT_NE(r.body.find("outbound|9080||reviews.service.consul::default_priority::max_connections::"),
-            std::string::npos)
+  EXPECT_NE(
+      r.body.find("outbound|9080||reviews.service.consul::default_priority::max_connections::"),
+      std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find("::health_flags::healthy"), std::string::npos);
 }
@@ -58,9 +59,11 @@ TEST_F(AdminTest, StatsAndPrometheus) {
   EXPECT_NE(p.body.find("# TYPE sockmesh_listener_downstream_rq_total counter"), std::string::npos);
   EXPECT_NE(p.body.find("sockmesh_listener_downstream_rq_total{listener=\"outbound\"} 7"),
             std::string::npos);
-  EXPECT_NE(p.body.find("sockmesh_listener_downstream_rq_time_bucket{listener=\"outbound\",le=\"5\"} 1"),
-            std::string::npos);
-  EXPECT_NE(p.body.find("sockmesh_cluster_upstream_rq_total{cluster_name=\"outbound|9080||reviews.service.consul\"} 0"),
+  EXPECT_NE(
+      p.body.find("sockmesh_listener_downstream_rq_time_bucket{listener=\"outbound\",le=\"5\"} 1"),
+      std::string::npos);
+  EXPECT_NE(p.body.find("sockmesh_cluster_upstream_rq_total{cluster_name=\"outbound|9080||reviews."
+                        "service.consul\"} 0"),
             std::string::npos)
       << p.body.substr(0, 2000);
 }

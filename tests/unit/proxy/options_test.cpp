@@ -23,13 +23,39 @@ TEST(Options, DefaultsFollowDesign) {
 }
 
 TEST(Options, AllFlags) {
-  auto o = parse_options({"--outbound-port", "16001", "--inbound-port=16006", "--admin-port", "16000",
-                          "--workers", "3", "--config", "/etc/r.json", "--uid", "1337", "--gid=1338",
-                          "--access-log", "-", "--max-request-headers-kb", "8", "--max-headers", "20",
-                          "--sniff-timeout-ms", "50", "--request-headers-timeout-ms", "500",
-                          "--idle-timeout-ms", "1000", "--upstream-idle-timeout-ms", "2000",
-                          "--connect-timeout-ms", "300", "--buffer-limit-kb", "64",
-                          "--recv-buffers", "256", "-v"});
+  auto o = parse_options({"--outbound-port",
+                          "16001",
+                          "--inbound-port=16006",
+                          "--admin-port",
+                          "16000",
+                          "--workers",
+                          "3",
+                          "--config",
+                          "/etc/r.json",
+                          "--uid",
+                          "1337",
+                          "--gid=1338",
+                          "--access-log",
+                          "-",
+                          "--max-request-headers-kb",
+                          "8",
+                          "--max-headers",
+                          "20",
+                          "--sniff-timeout-ms",
+                          "50",
+                          "--request-headers-timeout-ms",
+                          "500",
+                          "--idle-timeout-ms",
+                          "1000",
+                          "--upstream-idle-timeout-ms",
+                          "2000",
+                          "--connect-timeout-ms",
+                          "300",
+                          "--buffer-limit-kb",
+                          "64",
+                          "--recv-buffers",
+                          "256",
+                          "-v"});
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->outbound_port, 16001);
   EXPECT_EQ(o->inbound_port, 16006);

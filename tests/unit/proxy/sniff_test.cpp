@@ -21,7 +21,7 @@ TEST(Sniff, DecidesAsSoonAsPossible) {
 
 TEST(Sniff, OpaqueProtocols) {
   EXPECT_EQ(sniff(std::string_view("\x16\x03\x01\x02\x00", 5)), Sniff::opaque);  // TLS
-  EXPECT_EQ(sniff("*1\r\n$4\r\nPING\r\n"), Sniff::opaque);                      // Redis
+  EXPECT_EQ(sniff("*1\r\n$4\r\nPING\r\n"), Sniff::opaque);                       // Redis
   EXPECT_EQ(sniff(" GET"), Sniff::opaque);
   EXPECT_EQ(sniff("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), Sniff::opaque);  // too long for a method
 }
