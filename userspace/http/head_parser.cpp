@@ -57,22 +57,26 @@ bool HeadParser::scan_method_prefix(std::string_view content) {
   return true;
 }
 
+// Only the first max_head_bytes of `buf` are ever looked at: a head must end within them.
+// So a byte past the limit can never decide an error, and the result is the same however
+// the bytes were split into calls.
+std::string_view HeadParser::within_limit(std::string_view buf) const {
+  return buf.substr(0, std::min<size_t>(buf.size(), limits_.max_head_bytes));
+}
+
 HeadParser::Step HeadParser::take_start_line(std::string_view buf, bool is_request,
                                              std::string_view& line) {
+  const std::string_view head = within_limit(buf);
   for (;;) {
-    const char* lf = find_lf(buf);
-    const size_t end = lf ? static_cast<size_t>(lf - buf.data()) : buf.size();
-    std::string_view content = buf.substr(line_start_, end - line_start_);
+    const char* lf = find_lf(head);
+    const size_t end = lf ? static_cast<size_t>(lf - head.data()) : head.size();
+    std::string_view content = head.substr(line_start_, end - line_start_);
     // A CR is the line's terminator when an LF follows it, or may become one when it is
-    // the last byte received so far.
+    // the last byte seen so far.
     const bool cr = !content.empty() && content.back() == '\r';
     if (cr) content.remove_suffix(1);
     if (lf && cr && content.empty()) {  // an empty line before the start line: skip it
       line_start_ = scan_;
-      if (scan_ > limits_.max_head_bytes) {
-        fail(431, "header section too large");
-        return Step::error;
-      }
       continue;
     }
     if (is_request && !scan_method_prefix(content)) return Step::error;
@@ -80,11 +84,11 @@ HeadParser::Step HeadParser::take_start_line(std::string_view buf, bool is_reque
       fail(414, is_request ? "request line too long" : "status line too long");
       return Step::error;
     }
-    if ((lf ? scan_ : buf.size()) > limits_.max_head_bytes) {
+    if (!lf) {
+      if (buf.size() <= limits_.max_head_bytes) return Step::more;
       fail(431, "header section too large");
       return Step::error;
     }
-    if (!lf) return Step::more;
     if (!cr) {
       fail(400, "line not terminated by CRLF");
       return Step::error;
@@ -97,15 +101,15 @@ HeadParser::Step HeadParser::take_start_line(std::string_view buf, bool is_reque
 }
 
 ParseResult HeadParser::take_fields(std::string_view buf) {
+  const std::string_view head = within_limit(buf);
   for (;;) {
-    const char* lf = find_lf(buf);
+    const char* lf = find_lf(head);
     if (!lf) {
-      if (buf.size() > limits_.max_head_bytes) return fail(431, "header section too large");
-      return ParseResult::more();
+      if (buf.size() <= limits_.max_head_bytes) return ParseResult::more();
+      return fail(431, "header section too large");
     }
-    if (scan_ > limits_.max_head_bytes) return fail(431, "header section too large");
     std::string_view line =
-        buf.substr(line_start_, static_cast<size_t>(lf - buf.data()) - line_start_);
+        head.substr(line_start_, static_cast<size_t>(lf - head.data()) - line_start_);
     if (line.empty() || line.back() != '\r') return fail(400, "line not terminated by CRLF");
     line.remove_suffix(1);
     line_start_ = scan_;

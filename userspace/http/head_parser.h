@@ -43,7 +43,7 @@ class HeadParser {
   // Delivers the start line (without CRLF) once complete, skipping empty lines before it
   // (RFC 9112 2.2). Checks run in byte order, so feeding a head in pieces gives the same
   // error as feeding it whole: for a request the method is checked as it arrives, then the
-  // line limit (414) and head limit (431) apply, then the CRLF.
+  // line limit (414) applies, then the head limit (431), then the CRLF.
   Step take_start_line(std::string_view buf, bool is_request, std::string_view& line);
   bool in_fields() const { return in_fields_; }
   // Reads field lines up to the empty line that ends the head. `complete` when it is found.
@@ -78,6 +78,7 @@ class HeadParser {
   struct FieldSpan {
     uint32_t name_off, name_len, value_off, value_len;
   };
+  std::string_view within_limit(std::string_view buf) const;
   const char* find_lf(std::string_view buf);
   bool scan_method_prefix(std::string_view content);
   bool add_field(std::string_view buf, std::string_view line);
