@@ -22,3 +22,14 @@ function(sm_test name)
                SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
                ENVIRONMENT "SM_BUILD_DIR=${CMAKE_BINARY_DIR};SM_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()
+
+# Adds every subfolder of the current folder that has a CMakeLists.txt (test tiers and
+# benchmarks: one subfolder per component; new ones are picked up at configure time).
+function(sm_add_component_subdirs)
+  file(GLOB dirs CONFIGURE_DEPENDS LIST_DIRECTORIES true ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  foreach(dir ${dirs})
+    if(IS_DIRECTORY ${dir} AND EXISTS ${dir}/CMakeLists.txt)
+      add_subdirectory(${dir})
+    endif()
+  endforeach()
+endfunction()

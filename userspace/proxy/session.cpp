@@ -188,6 +188,20 @@ void Worker::arm_upstream_timer(uint32_t up) {
   }
 }
 
+template <typename Head>
+std::string* Worker::write_head(const Head& head, const http::HeadEdits& edits) {
+  std::string* out = take_string();
+  // Room for the head plus the fields we add; a larger head takes a second pass.
+  out->resize(std::max<size_t>(out->capacity(), head.head_size + 512));
+  size_t need = http::write_head(head, edits, std::span<char>(out->data(), out->size()));
+  if (need > out->size()) {
+    out->resize(need);
+    http::write_head(head, edits, std::span<char>(out->data(), out->size()));
+  }
+  out->resize(need);
+  return out;
+}
+
 std::string Worker::make_request_id() {
   // A version 4 UUID, as Envoy generates for x-request-id.
   uint64_t a = rng_(), b = rng_();
@@ -557,14 +571,7 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
     edits.target = rewritten;
   else if (head.target_form == http::TargetForm::absolute)
     edits.target = path;
-  std::string* out = take_string();
-  out->resize(std::max<size_t>(out->capacity(), head.head_size + 512));
-  size_t need = http::write_head(head, edits, std::span<char>(out->data(), out->size()));
-  if (need > out->size()) {
-    out->resize(need);
-    http::write_head(head, edits, std::span<char>(out->data(), out->size()));
-  }
-  out->resize(need);
+  std::string* out = write_head(head, edits);
   ex.bytes_in += head.head_size;
 
   k.framer.reset(head.body);
@@ -763,15 +770,7 @@ void Worker::parse_response(uint32_t up) {
     edits.remove_hop_by_hop = true;
     edits.set = set;
     edits.add = std::span<const http::Header>(add, n_add);
-    std::string* out = take_string();
-    out->resize(std::max<size_t>(out->capacity(), head.head_size + 256));
-    size_t need = http::write_head(head, edits, std::span<char>(out->data(), out->size()));
-    if (need > out->size()) {
-      out->resize(need);
-      http::write_head(head, edits, std::span<char>(out->data(), out->size()));
-    }
-    out->resize(need);
-    queue_string(down, out);
+    queue_string(down, write_head(head, edits));
     ex.bytes_out += head.head_size;
     st.record_status(head.status);
     if (ex.cluster) ex.cluster->stats().record_response(head.status);

@@ -185,9 +185,7 @@ uint32_t Worker::alloc_conn() {
   return slot;
 }
 
-void Worker::release_if_done(uint32_t slot) {
-  Conn& k = c(slot);
-  if (k.phase != Phase::closing || k.inflight > 0) return;
+void Worker::drop_sendq(Conn& k) {
   for (size_t i = k.sendq_head; i < k.sendq.size(); ++i) {
     give_back(k.sendq[i].bid);
     if (k.sendq[i].owned) return_string(k.sendq[i].owned);
@@ -195,6 +193,12 @@ void Worker::release_if_done(uint32_t slot) {
   k.sendq.clear();
   k.sendq_head = 0;
   k.pending = 0;
+}
+
+void Worker::release_if_done(uint32_t slot) {
+  Conn& k = c(slot);
+  if (k.phase != Phase::closing || k.inflight > 0) return;
+  drop_sendq(k);
   if (k.head) {
     return_string(k.head);
     k.head = nullptr;
@@ -240,15 +244,7 @@ void Worker::close_conn(uint32_t slot, bool reset) {
     io_uring_prep_cancel64(sqe, ud(Op::recv, slot), 0);
     io_uring_sqe_set_data64(sqe, UserData{Op::cancel, slot, k.gen}.pack());
   }
-  if (!k.send_inflight) {
-    for (size_t i = k.sendq_head; i < k.sendq.size(); ++i) {
-      give_back(k.sendq[i].bid);
-      if (k.sendq[i].owned) return_string(k.sendq[i].owned);
-    }
-    k.sendq.clear();
-    k.sendq_head = 0;
-    k.pending = 0;
-  }
+  if (!k.send_inflight) drop_sendq(k);  // else on_send() is still to see it
   release_if_done(slot);
 }
 

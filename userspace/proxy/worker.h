@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "http/body_framer.h"
+#include "http/head_writer.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
 #include "proxy/original_dst.h"
@@ -161,6 +162,8 @@ class Worker {
   void resume_reading(uint32_t slot);
   uint32_t alloc_conn();
   void release_if_done(uint32_t slot);
+  // Gives back every queued chunk (the connection is closing; no send references them).
+  void drop_sendq(Conn& k);
   Conn& c(uint32_t slot) { return conns_[slot]; }
   uint64_t ud(Op op, uint32_t slot) { return UserData{op, slot, conns_[slot].gen}.pack(); }
   void close_conn(uint32_t slot, bool reset = false);
@@ -176,6 +179,9 @@ class Worker {
   void flush(uint32_t slot);
   void after_drain(uint32_t slot);
   std::string* take_string();
+  // A pooled string holding `head` as written with `edits`.
+  template <typename Head>
+  std::string* write_head(const Head& head, const http::HeadEdits& edits);
   void return_string(std::string* s);
 
   // --- connections to upstreams (worker.cpp)
