@@ -146,8 +146,10 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
   if (o.outbound_port == o.inbound_port || o.outbound_port == o.admin_port ||
       o.inbound_port == o.admin_port)
     return plain_error("--outbound-port, --inbound-port and --admin-port must all differ");
-  if (o.limits.max_start_line > o.limits.max_head_bytes)
-    o.limits.max_start_line = o.limits.max_head_bytes;
+  // A request line longer than the whole head limit must still get 414, not 431: the
+  // parser looks at no byte past the head limit, so the line limit has to end before it.
+  if (o.limits.max_start_line >= o.limits.max_head_bytes)
+    o.limits.max_start_line = o.limits.max_head_bytes - 1;
   if (o.workers == 0) o.workers = std::max(1u, std::thread::hardware_concurrency());
   return o;
 }

@@ -17,7 +17,8 @@ namespace sm::proxy {
 namespace {
 
 constexpr size_t kReplayLimit = 64 * 1024;  // requests up to this size can be retried
-constexpr uint32_t kLoopback = 0x7f000001;
+constexpr std::string_view kOverflowBody =
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 
 bool is_loopback(uint32_t addr_be) {
   return (ntohl(addr_be) >> 24) == 127;
@@ -202,7 +203,7 @@ std::string* Worker::write_head(const Head& head, const http::HeadEdits& edits) 
   return out;
 }
 
-std::string Worker::make_request_id() {
+void Worker::make_request_id(std::string& out) {
   // A version 4 UUID, as Envoy generates for x-request-id.
   uint64_t a = rng_(), b = rng_();
   a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
@@ -212,7 +213,7 @@ std::string Worker::make_request_id() {
                 static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
                 static_cast<unsigned>(b >> 48),
                 static_cast<unsigned long long>(b & 0xffffffffffffull));
-  return buf;
+  out.assign(buf, 36);
 }
 
 // ---- accept and sniff ---------------------------------------------------------------------
@@ -292,10 +293,8 @@ void Worker::on_sniff_data(uint32_t slot, uint16_t bid, const char* data, uint32
 void Worker::start_tunnel(uint32_t down, const char* first, uint32_t len, int32_t bid) {
   Conn& k = c(down);
   k.phase = Phase::tunnel;
-  Endpoint target =
-      k.listener == Listener::outbound ? k.dst : Endpoint{htonl(kLoopback), k.dst.port};
   int err = 0;
-  uint32_t up = start_connect(target, down, &err);
+  uint32_t up = start_connect(k.dst, down, &err, k.listener == Listener::inbound);
   if (up == kNone) {
     give_back(bid);
     ListenerStats& st = stats(k);
@@ -307,12 +306,17 @@ void Worker::start_tunnel(uint32_t down, const char* first, uint32_t len, int32_
   u.phase = Phase::connecting;
   c(down).peer = up;
   // Bytes already read (sniffed) go first; the queue is sent once connected.
+  ListenerStats& st = stats(c(down));
   if (c(down).head && !c(down).head->empty()) {
     std::string* h = c(down).head;
     c(down).head = nullptr;
+    st.inc(st.tcp_bytes_sent, h->size());
     queue_string(up, h);
   }
-  if (bid >= 0) queue_buffer(up, static_cast<uint16_t>(bid), first, len);
+  if (bid >= 0) {
+    st.inc(st.tcp_bytes_sent, len);
+    queue_buffer(up, static_cast<uint16_t>(bid), first, len);
+  }
   set_timer(up, TimerKind::connect, shared_.opts.connect_timeout);
 }
 
@@ -495,13 +499,21 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
   ex.client_keep_alive = head.keep_alive;
   ex.upgrade = head.upgrade || head.is_connect();
   const http::Header* rid = head.headers.find("x-request-id");
-  ex.request_id = rid ? std::string(rid->value) : make_request_id();
+  if (rid)
+    ex.request_id.assign(rid->value);
+  else
+    make_request_id(ex.request_id);
+  k.framer.reset(head.body);
+  ex.request_done = head.body.kind == http::BodyKind::none;
 
-  // Where it goes: inbound -> the workload's own port on loopback; outbound -> the route
-  // table, or the original destination when no virtual host claims the authority.
+  // Where it goes: inbound -> the workload's own port; outbound -> the route table, or the
+  // original destination when no virtual host claims the authority.
+  int reject_status = 0;
+  std::string_view reject_body;
+  const char* reject_flag = "-";
   std::string rewritten;
   if (k.listener == Listener::inbound) {
-    ex.target = Endpoint{htonl(kLoopback), k.dst.port};
+    ex.target = k.dst;
   } else {
     ex.lease = routes_.lease();
     route::RouteResult rr;
@@ -518,28 +530,27 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
         break;
       case route::RouteOutcome::no_route:
         st.inc(st.downstream_rq_no_route);
-        ex.request_done = head.body.kind == http::BodyKind::none;
-        error_reply(slot, 404, "", "NR", !ex.request_done);
-        return;
+        reject_status = 404;
+        reject_flag = "NR";
+        break;
       case route::RouteOutcome::cluster: {
         ex.route = rr.route;
         ex.cluster = rr.cluster;
         if (!ex.cluster->try_acquire(route::Resource::request)) {
           st.inc(st.downstream_rq_overflow);
-          ex.request_done = head.body.kind == http::BodyKind::none;
-          error_reply(slot, 503,
-                      "upstream connect error or disconnect/reset before headers. "
-                      "reset reason: overflow",
-                      "UO", !ex.request_done);
-          return;
+          reject_status = 503;
+          reject_body = kOverflowBody;
+          reject_flag = "UO";
+          break;
         }
         ex.holds_request = true;
         auto ep = lb_.pick(*ex.cluster, route::Clock::now(), rng_());
         if (!ep) {
           st.inc(st.downstream_rq_no_healthy_upstream);
-          ex.request_done = head.body.kind == http::BodyKind::none;
-          error_reply(slot, 503, "no healthy upstream", "UH", !ex.request_done);
-          return;
+          reject_status = 503;
+          reject_body = "no healthy upstream";
+          reject_flag = "UH";
+          break;
         }
         ex.endpoint = *ep;
         const auto& e = ex.cluster->endpoint(*ep);
@@ -552,64 +563,63 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
 
   // The head as it goes upstream: hop-by-hop fields dropped, Istio/Envoy's request
   // headers added when absent.
-  http::Header set[1];
-  size_t n_set = 0;
-  if (ex.route && ex.route->host_rewrite()) set[n_set++] = {"host", *ex.route->host_rewrite()};
-  http::Header add[4];
-  size_t n_add = 0;
-  if (!rid) add[n_add++] = {"x-request-id", ex.request_id};
-  if (!head.headers.find("x-forwarded-proto")) add[n_add++] = {"x-forwarded-proto", "http"};
-  if (head.upgrade) {
-    add[n_add++] = {"connection", "upgrade"};
-    add[n_add++] = {"upgrade", head.headers.value("upgrade")};
+  std::string* out = nullptr;
+  if (!reject_status) {
+    http::Header set[1];
+    size_t n_set = 0;
+    if (ex.route && ex.route->host_rewrite()) set[n_set++] = {"host", *ex.route->host_rewrite()};
+    http::Header add[4];
+    size_t n_add = 0;
+    if (!rid) add[n_add++] = {"x-request-id", ex.request_id};
+    if (!head.headers.find("x-forwarded-proto")) add[n_add++] = {"x-forwarded-proto", "http"};
+    if (head.upgrade) {
+      add[n_add++] = {"connection", "upgrade"};
+      add[n_add++] = {"upgrade", head.headers.value("upgrade")};
+    }
+    http::HeadEdits edits;
+    edits.remove_hop_by_hop = true;
+    edits.set = std::span<const http::Header>(set, n_set);
+    edits.add = std::span<const http::Header>(add, n_add);
+    if (!rewritten.empty())
+      edits.target = rewritten;
+    else if (head.target_form == http::TargetForm::absolute)
+      edits.target = path;
+    out = write_head(head, edits);
+    ex.replayable = true;
+    ex.replay.assign(*out);
   }
-  http::HeadEdits edits;
-  edits.remove_hop_by_hop = true;
-  edits.set = std::span<const http::Header>(set, n_set);
-  edits.add = std::span<const http::Header>(add, n_add);
-  if (!rewritten.empty())
-    edits.target = rewritten;
-  else if (head.target_form == http::TargetForm::absolute)
-    edits.target = path;
-  std::string* out = write_head(head, edits);
   ex.bytes_in += head.head_size;
-
-  k.framer.reset(head.body);
-  ex.request_done = head.body.kind == http::BodyKind::none;
-  ex.replayable = true;
-  ex.replay.assign(*out);
-
-  // The parsed head points into k.head: everything needed from it is copied by now.
-  size_t head_size = head.head_size;
   http::BodyKind body_kind = head.body.kind;
+
+  // Consume the head: the views into k.head end here. What stays in k.head is the body's
+  // start and any pipelined requests.
+  k.head->erase(0, head.head_size);
   k.req_parser->reset();
   release_parsers(k);
-  std::string* rest = k.head;
-  k.head = nullptr;
 
+  if (reject_status) {
+    error_reply(slot, reject_status, reject_body, reject_flag, !ex.request_done);
+    return;
+  }
   if (ex.route && ex.route->timeout().count() > 0)
     ex.deadline_ns = now_ns() + static_cast<Nanos>(ex.route->timeout().count());
   ex.upstream_start_ns = now_ns();
-  int err = 0;
-  uint32_t up = pool_take(ex.target);
+  bool from_inbound = k.listener == Listener::inbound;
+  uint32_t up = pool_take(ex.target, from_inbound);
   if (up == kNone) {
     // Waiting for a new connection is Envoy's "pending request".
     if (ex.cluster && !ex.cluster->try_acquire(route::Resource::pending_request)) {
       return_string(out);
-      return_string(rest);
       st.inc(st.downstream_rq_overflow);
-      error_reply(slot, 503,
-                  "upstream connect error or disconnect/reset before headers. "
-                  "reset reason: overflow",
-                  "UO", !ex.request_done);
+      error_reply(slot, 503, kOverflowBody, "UO", !ex.request_done);
       return;
     }
     ex.holds_pending = ex.cluster != nullptr;
-    up = start_connect(ex.target, slot, &err);
+    int err = 0;
+    up = start_connect(ex.target, slot, &err, from_inbound);
   }
   if (up == kNone) {
     return_string(out);
-    return_string(rest);
     st.inc(st.downstream_rq_upstream_connect_fail);
     error_reply(slot, 503,
                 "upstream connect error or disconnect/reset before headers. "
@@ -623,12 +633,11 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
   arm_upstream_timer(up);
   queue_string(up, out);
 
-  // Bytes after the head: the start of the body, maybe more pipelined requests.
-  std::string_view after(rest->data() + head_size, rest->size() - head_size);
-  if (!ex.request_done && !after.empty()) {
+  // The body's first bytes may have come with the head.
+  if (!ex.request_done && k.head && !k.head->empty()) {
+    std::string_view after(*k.head);
     http::ParseResult r = k.framer.feed(after);
     if (r.failed()) {
-      return_string(rest);
       st.inc(st.downstream_rq_bad_request);
       error_reply(slot, r.error.status, r.error.reason, "DPE", true);
       return;
@@ -642,13 +651,11 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
       ex.replay.clear();
     }
     if (r.complete()) ex.request_done = true;
-    after.remove_prefix(r.consumed);
+    k.head->erase(0, r.consumed);
   }
-  if (!after.empty()) {
-    rest->erase(0, rest->size() - after.size());
-    k.head = rest;
-  } else {
-    return_string(rest);
+  if (k.head && k.head->empty()) {
+    return_string(k.head);
+    k.head = nullptr;
   }
   if (!ex.request_done && body_kind == http::BodyKind::length && ex.replayable &&
       k.framer.remaining() > kReplayLimit) {
@@ -693,7 +700,7 @@ void Worker::upstream_data(uint32_t up, uint16_t bid, const char* data, uint32_t
     give_back(bid);
   if (c(down).pending > shared_.opts.buffer_limit) pause_reading(up);
   if (r.complete()) {
-    if (r.consumed < len) u.eof = true;  // junk after the response: do not reuse
+    if (r.consumed < len) u.no_reuse = true;  // junk after the response
     response_done(up);
   }
 }
@@ -749,7 +756,7 @@ void Worker::parse_response(uint32_t up) {
                   (ex.method == http::Method::connect && head.status / 100 == 2);
     bool until_close = head.body.kind == http::BodyKind::until_close;
     ex.close_after = ex.close_after || !ex.client_keep_alive || until_close || !head.keep_alive;
-    if (!head.keep_alive || until_close) u.eof = true;  // not reusable
+    if (!head.keep_alive || until_close) u.no_reuse = true;
 
     char service_ms[24];
     std::snprintf(service_ms, sizeof service_ms, "%llu",
@@ -772,8 +779,7 @@ void Worker::parse_response(uint32_t up) {
     edits.add = std::span<const http::Header>(add, n_add);
     queue_string(down, write_head(head, edits));
     ex.bytes_out += head.head_size;
-    st.record_status(head.status);
-    if (ex.cluster) ex.cluster->stats().record_response(head.status);
+    st.record_status(head.status);  // the cluster counts it in end_attempt()
 
     size_t head_size = head.head_size;
     http::BodyFraming framing = head.body;
@@ -805,7 +811,7 @@ void Worker::parse_response(uint32_t up) {
     u.framer.reset(framing);
     u.body_kind = framing.kind;
     if (framing.kind == http::BodyKind::none) {
-      if (!after.empty()) u.eof = true;
+      if (!after.empty()) u.no_reuse = true;
       return_string(rest);
       response_done(up);
       return;
@@ -822,7 +828,7 @@ void Worker::parse_response(uint32_t up) {
       ex.bytes_out += b.consumed;
       return_string(rest);
       if (b.complete()) {
-        if (b.consumed < after.size()) u.eof = true;
+        if (b.consumed < after.size()) u.no_reuse = true;
         response_done(up);
       }
       return;
@@ -844,7 +850,7 @@ void Worker::response_done(uint32_t up) {
     // has nowhere to go, so neither connection can carry another request.
     ex.close_after = true;
     ex.request_done = true;
-    u.eof = true;
+    u.no_reuse = true;
   }
   finish_exchange(down);
 }
@@ -863,7 +869,8 @@ void Worker::end_exchange_upstream(uint32_t down, bool reusable) {
   ++u.requests;
   uint32_t max = k.ex && k.ex->cluster ? k.ex->cluster->config().max_requests_per_connection : 0;
   bool over = max > 0 && u.requests >= max;
-  if (reusable && !u.eof && !over && u.pending == 0 && u.sendq_head == u.sendq.size()) {
+  if (reusable && !u.eof && !u.no_reuse && !over && u.pending == 0 &&
+      u.sendq_head == u.sendq.size()) {
     pool_put(up);
   } else {
     if (over && k.ex && k.ex->cluster) k.ex->cluster->stats().upstream_cx_max_requests.inc();
@@ -940,8 +947,8 @@ void Worker::next_attempt(uint32_t down) {
   ex.target = Endpoint{e.address_be, e.port};
   ex.upstream_start_ns = now_ns();
   int err = 0;
-  uint32_t up = pool_take(ex.target);
-  if (up == kNone) up = start_connect(ex.target, down, &err);
+  uint32_t up = pool_take(ex.target, false);
+  if (up == kNone) up = start_connect(ex.target, down, &err, false);
   if (up == kNone) {
     st.inc(st.downstream_rq_upstream_connect_fail);
     error_reply(down, 503,
@@ -990,7 +997,7 @@ void Worker::upstream_eof(uint32_t up, int err) {
     ex.retries = 1;
     ex.upstream_start_ns = now_ns();
     int e = 0;
-    uint32_t fresh = start_connect(ex.target, down, &e);
+    uint32_t fresh = start_connect(ex.target, down, &e, k.listener == Listener::inbound);
     if (fresh != kNone) {
       start_attempt(ex);
       k.peer = fresh;
@@ -1093,6 +1100,14 @@ void Worker::on_timer(uint32_t slot) {
     case TimerKind::none:
       break;
   }
+}
+
+void Worker::downstream_reset(uint32_t slot) {
+  Conn& k = c(slot);
+  ListenerStats& st = stats(k);
+  st.inc(st.downstream_cx_destroy_remote);
+  if (k.ex && k.ex->counted_active) st.inc(st.downstream_rq_client_gone);
+  abort_exchange(slot, "DC");  // closes the upstream side too
 }
 
 void Worker::downstream_eof(uint32_t slot) {

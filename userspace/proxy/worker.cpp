@@ -14,6 +14,10 @@
 
 namespace sm::proxy {
 
+namespace {
+constexpr uint32_t kInboundSource = 0x7f000006;  // 127.0.0.6
+}  // namespace
+
 Nanos now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -174,6 +178,7 @@ uint32_t Worker::alloc_conn() {
   k.peer = kNone;
   k.inflight = 0;
   k.recv_armed = k.read_paused = k.eof = k.shut_wr = k.close_when_sent = k.reused = false;
+  k.no_reuse = false;
   k.sendq.clear();
   k.sendq_head = 0;
   k.sent_in_front = 0;
@@ -343,10 +348,7 @@ void Worker::on_recv(uint32_t slot, int res, uint32_t flags) {
       case Phase::sniffing:
       case Phase::request_head:
       case Phase::exchange:
-        if (error)
-          shared_.listener_stats[static_cast<int>(k.listener)].inc(
-              shared_.listener_stats[static_cast<int>(k.listener)].downstream_cx_destroy_remote);
-        downstream_eof(slot);
+        error ? downstream_reset(slot) : downstream_eof(slot);
         break;
       case Phase::tunnel:
         if (error) {
@@ -459,10 +461,7 @@ void Worker::on_send(uint32_t slot, int res) {
       if (k.peer != kNone) close_conn(k.peer, true);
       close_conn(slot, true);
     } else {
-      shared_.listener_stats[static_cast<int>(k.listener)].inc(
-          shared_.listener_stats[static_cast<int>(k.listener)].downstream_cx_destroy_remote);
-      downstream_eof(slot);
-      close_conn(slot, true);
+      downstream_reset(slot);  // the client is gone
     }
     return;
   }
@@ -520,12 +519,12 @@ void Worker::after_drain(uint32_t slot) {
 
 // ---- upstream connections -----------------------------------------------------------------
 
-static uint64_t pool_key(const Endpoint& e) {
-  return (uint64_t{e.addr_be} << 16) | e.port;
+static uint64_t pool_key(const Endpoint& e, bool from_inbound) {
+  return (uint64_t{from_inbound} << 48) | (uint64_t{e.addr_be} << 16) | e.port;
 }
 
-uint32_t Worker::pool_take(const Endpoint& target) {
-  auto it = pool_.find(pool_key(target));
+uint32_t Worker::pool_take(const Endpoint& target, bool from_inbound) {
+  auto it = pool_.find(pool_key(target, from_inbound));
   if (it == pool_.end()) return kNone;
   while (!it->second.empty()) {
     uint32_t up = it->second.back();
@@ -545,17 +544,18 @@ void Worker::pool_put(uint32_t up) {
   u.phase = Phase::idle;
   u.peer = kNone;
   set_timer(up, TimerKind::upstream_idle, shared_.opts.upstream_idle_timeout);
-  pool_[pool_key(u.dst)].push_back(up);
+  pool_[pool_key(u.dst, u.from_inbound)].push_back(up);
   resume_reading(up);
 }
 
 void Worker::pool_forget(uint32_t up) {
-  auto it = pool_.find(pool_key(c(up).dst));
+  auto it = pool_.find(pool_key(c(up).dst, c(up).from_inbound));
   if (it == pool_.end()) return;
   std::erase(it->second, up);
 }
 
-uint32_t Worker::start_connect(const Endpoint& target, uint32_t downstream, int* err) {
+uint32_t Worker::start_connect(const Endpoint& target, uint32_t downstream, int* err,
+                               bool from_inbound) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = errno;
@@ -563,10 +563,22 @@ uint32_t Worker::start_connect(const Endpoint& target, uint32_t downstream, int*
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (from_inbound) {
+    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(kInboundSource);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      *err = errno;
+      ::close(fd);
+      return kNone;
+    }
+  }
   uint32_t up = alloc_conn();
   Conn& u = c(up);
   u.fd = fd;
   u.upstream = true;
+  u.from_inbound = from_inbound;
   u.phase = Phase::connecting;
   u.dst = target;
   u.peer = downstream;

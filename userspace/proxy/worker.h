@@ -119,6 +119,8 @@ struct Conn {
   bool shut_wr = false;      // we shut down our sending side
   bool close_when_sent = false;
   bool reused = false;          // upstream: served a request before (keep-alive race on EOF)
+  bool no_reuse = false;        // upstream: must not go back to the pool (close-delimited...)
+  bool from_inbound = false;    // upstream: made for the inbound listener (source 127.0.0.6)
   Endpoint dst{};               // downstream: original destination; upstream: target
   sockaddr_in connect_addr{};   // upstream: stable storage for the connect operation
   std::string* head = nullptr;  // bytes of a head being parsed (+ pipelined leftovers)
@@ -186,8 +188,11 @@ class Worker {
 
   // --- connections to upstreams (worker.cpp)
   // Opens (or reuses from the pool) a connection to `target`; returns its slot or kNone.
-  uint32_t start_connect(const Endpoint& target, uint32_t downstream, int* err);
-  uint32_t pool_take(const Endpoint& target);
+  // Inbound connections to the workload come from 127.0.0.6 (as Istio does): never steered
+  // back to us by sk_lookup, never looped through REDIRECT, and loopback-only services of
+  // the workload stay unreachable from other hosts.
+  uint32_t start_connect(const Endpoint& target, uint32_t downstream, int* err, bool from_inbound);
+  uint32_t pool_take(const Endpoint& target, bool from_inbound);
   void pool_put(uint32_t up);
   void pool_forget(uint32_t up);
 
@@ -198,7 +203,8 @@ class Worker {
   void tunnel_data(uint32_t slot, uint16_t bid, const char* data, uint32_t len);
   void tunnel_eof(uint32_t slot);
   void downstream_data(uint32_t slot, uint16_t bid, const char* data, uint32_t len);
-  void downstream_eof(uint32_t slot);
+  void downstream_eof(uint32_t slot);    // the client finished sending (FIN)
+  void downstream_reset(uint32_t slot);  // the client is gone (RST, send error)
   void upstream_data(uint32_t up, uint16_t bid, const char* data, uint32_t len);
   void upstream_eof(uint32_t up, int err);
   void parse_request(uint32_t slot);
@@ -219,7 +225,7 @@ class Worker {
   http::ResponseParser* take_resp_parser();
   void release_parsers(Conn& conn);
   ListenerStats& stats(const Conn& conn);
-  std::string make_request_id();
+  void make_request_id(std::string& out);
   // Takes a pooled Exchange for the next request on `slot` (counts it as a request).
   Exchange& new_exchange(uint32_t slot);
   // Cluster bookkeeping of one upstream attempt.
