@@ -20,7 +20,7 @@ function(sm_test name)
     DISCOVERY_TIMEOUT 30
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
                SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
-               ENVIRONMENT "SM_BUILD_DIR=${CMAKE_BINARY_DIR};SM_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+               ENVIRONMENT "SM_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endfunction()
 
 # Adds every subfolder of the current folder that has a CMakeLists.txt (test tiers and

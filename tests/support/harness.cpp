@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +89,10 @@ void sweep_stale() {
     pid_t pid = owner_pid(name);
     if (pid && !pid_alive(pid)) sh("ip netns del " + name);
   }
+  for (const auto& name : dir_entries("/tmp")) {
+    pid_t pid = owner_pid(name);
+    if (pid && !pid_alive(pid)) sh("rm -rf /tmp/" + name);
+  }
 }
 
 class SweepEnvironment : public ::testing::Environment {
@@ -130,9 +135,19 @@ std::string unique_name(const std::string& tag) {
   return "sm-k" + std::to_string(::getpid()) + "-" + tag + std::to_string(n++);
 }
 
+std::string build_dir() {
+  if (const char* b = std::getenv("SM_BUILD_DIR")) return b;
+  // Test binaries live in <build>/tests/ (benchmarks in <build>/bin/).
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return "build";
+  std::string p(exe, static_cast<size_t>(n));
+  p = p.substr(0, p.rfind('/'));
+  return p.substr(0, p.rfind('/'));
+}
+
 std::string loader_path() {
-  const char* b = std::getenv("SM_BUILD_DIR");
-  return std::string(b ? b : "build") + "/bin/sockmesh-loader";
+  return build_dir() + "/bin/sockmesh-loader";
 }
 
 std::string cgroup2_root() {
@@ -255,6 +270,9 @@ Proc::Proc(const Place& where, std::function<int()> fn, Ready ready) {
       if (::setgroups(0, nullptr) != 0) die("setgroups");
       if (::setgid(where.gid.value_or(where.uid.value_or(0))) != 0) die("setgid");
       if (where.uid && ::setuid(*where.uid) != 0) die("setuid");
+      // Changing credentials clears the parent-death signal: arm it again.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() == 1) _exit(121);  // the parent died in between
     }
     g_ready_fd = ready_pipe[1];
     if (ready == Ready::placed) signal_ready();
@@ -358,6 +376,81 @@ std::string connect_line(const Place& where, const std::string& addr, uint16_t p
     while (!out.empty() && out.back() == '\n') out.pop_back();
     ::close(fd);
   });
+}
+
+Proc spawn(const Place& where, const std::vector<std::string>& argv, const std::string& log) {
+  pid_t parent = ::getpid();
+  return Proc(where, [argv, log, parent] {
+    // Changing uid (Place::uid) cleared the parent-death signal: set it again, so a test
+    // killed mid-run does not leave its proxy behind (it survives exec).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) return 126;
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+    return 127;
+  });
+}
+
+bool wait_port(const Place& where, const std::string& addr, uint16_t port, int timeout_ms) {
+  std::string r = run_in(where, [&](std::string& out) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    do {
+      int fd = tcp_connect(addr, port, 200);
+      if (fd >= 0) {
+        ::close(fd);
+        out = "ok";
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (std::chrono::steady_clock::now() < deadline);
+  });
+  return r == "ok";
+}
+
+int sh_in(const Place& where, const std::string& cmd, std::string* out) {
+  std::string r = run_in(where, [&](std::string& o) {
+    std::string text;
+    int rc = sh(cmd, &text);
+    o = std::to_string(rc) + "\n" + text;
+  });
+  size_t nl = r.find('\n');
+  if (nl == std::string::npos) {
+    if (out) *out = r;
+    return -1;
+  }
+  if (out) *out = r.substr(nl + 1);
+  return std::atoi(r.c_str());
+}
+
+TempDir::TempDir(const std::string& tag) : path_("/tmp/" + unique_name(tag)) {
+  if (::mkdir(path_.c_str(), 0777) != 0 || ::chmod(path_.c_str(), 0777) != 0)
+    fail("mkdir " + path_ + ": " + strerror(errno));
+}
+
+TempDir::~TempDir() {
+  sh("rm -rf " + path_);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& contents) const {
+  std::string p = file(name);
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  if (!f) fail("write " + p);
+  f.close();
+  ::chmod(p.c_str(), 0644);
+  return p;
+}
+
+std::string slurp(const std::string& path) {
+  return read_file(path);
 }
 
 Install::Install(const std::string& extra_flags)

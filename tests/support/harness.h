@@ -29,6 +29,8 @@ void set_failure_hook(void (*hook)(const std::string&));
 // "sm-k<pid>-<tag><n>": unique per process, recognizably ours, within IFNAMSIZ-free
 // namespaces (netns names, cgroup and pin directory names).
 std::string unique_name(const std::string& tag);
+// The build tree: $SM_BUILD_DIR (set by CTest), else derived from this binary's path.
+std::string build_dir();
 std::string loader_path();
 std::string cgroup2_root();
 
@@ -125,6 +127,34 @@ std::vector<std::string> run_concurrently(const std::vector<Place>& where,
 // Connects from `where` to addr:port and returns the first line the server sent, or
 // "ERR <errno name>" when the connect fails.
 std::string connect_line(const Place& where, const std::string& addr, uint16_t port);
+
+// Execs argv (argv[0] is the program's path) at `where`, its stdout and stderr appended to
+// `log` (print it when a test fails). Killed by pid on destruction, like any Proc.
+Proc spawn(const Place& where, const std::vector<std::string>& argv, const std::string& log);
+// Polls from `where` until addr:port accepts a TCP connection; false after timeout_ms.
+bool wait_port(const Place& where, const std::string& addr, uint16_t port, int timeout_ms = 5000);
+// sh() at a Place: the shell and what it starts run in that cgroup/netns/identity.
+int sh_in(const Place& where, const std::string& cmd, std::string* out = nullptr);
+
+// A scratch directory /tmp/sm-k<pid>-<tag><n>, writable by every uid (servers and the
+// proxy run as other users and log there); removed on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "tmp");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Writes `contents` to file(name), world-readable; returns the file's path.
+  std::string write(const std::string& name, const std::string& contents) const;
+
+ private:
+  std::string path_;
+};
+
+// A whole file ("" when it cannot be read).
+std::string slurp(const std::string& path);
 
 // A sockmesh install in its own cgroup and pin dir, removed on destruction.
 class Install {
