@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "http/head_writer.h"
@@ -122,7 +123,7 @@ Exchange& Worker::new_exchange(uint32_t slot) {
   st.downstream_rq_active++;
   k.ex->counted_active = true;
   k.phase = Phase::exchange;
-  k.ex->start_ns = now_ns();
+  k.ex->start_ns = now_;
   return *k.ex;
 }
 
@@ -172,7 +173,7 @@ void Worker::abort_exchange(uint32_t down, const char* flag) {
 void Worker::arm_upstream_timer(uint32_t up) {
   Conn& u = c(up);
   const Exchange* ex = u.peer != kNone && c(u.peer).ex ? c(u.peer).ex.get() : nullptr;
-  Nanos now = now_ns();
+  Nanos now = now_;
   Nanos remaining = ex && ex->deadline_ns ? (ex->deadline_ns > now ? ex->deadline_ns - now : 1) : 0;
   if (u.phase == Phase::connecting) {
     std::chrono::nanoseconds ct = ex && ex->cluster
@@ -204,16 +205,19 @@ std::string* Worker::write_head(const Head& head, const http::HeadEdits& edits) 
 }
 
 void Worker::make_request_id(std::string& out) {
-  // A version 4 UUID, as Envoy generates for x-request-id.
+  // A version 4 UUID, as Envoy generates for x-request-id: 8-4-4-4-12 hex digits.
+  static constexpr char kHex[] = "0123456789abcdef";
   uint64_t a = rng_(), b = rng_();
-  a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
-  b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xffffffffffffull));
-  out.assign(buf, 36);
+  a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;  // version 4
+  b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;  // RFC 4122 variant
+  char buf[36];
+  int n = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) buf[n++] = '-';
+    uint64_t word = i < 16 ? a : b;
+    buf[n++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xf];
+  }
+  out.assign(buf, sizeof buf);
 }
 
 // ---- accept and sniff ---------------------------------------------------------------------
@@ -602,8 +606,8 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
     return;
   }
   if (ex.route && ex.route->timeout().count() > 0)
-    ex.deadline_ns = now_ns() + static_cast<Nanos>(ex.route->timeout().count());
-  ex.upstream_start_ns = now_ns();
+    ex.deadline_ns = now_ + static_cast<Nanos>(ex.route->timeout().count());
+  ex.upstream_start_ns = now_;
   bool from_inbound = k.listener == Listener::inbound;
   uint32_t up = pool_take(ex.target, from_inbound);
   if (up == kNone) {
@@ -723,7 +727,7 @@ void Worker::parse_response(uint32_t up) {
       return;
     }
     const http::ResponseHead& head = u.resp_parser->head();
-    Nanos now = now_ns();
+    Nanos now = now_;
     if (head.interim()) {
       // 100 Continue and friends go to the client as they are; the final response follows.
       queue_copy(down, std::string_view(*u.head).substr(0, head.head_size));
@@ -759,12 +763,14 @@ void Worker::parse_response(uint32_t up) {
     if (!head.keep_alive || until_close) u.no_reuse = true;
 
     char service_ms[24];
-    std::snprintf(service_ms, sizeof service_ms, "%llu",
-                  static_cast<unsigned long long>((now - ex.upstream_start_ns) / 1'000'000));
+    auto [end, ec] = std::to_chars(service_ms, service_ms + sizeof service_ms,
+                                   (now - ex.upstream_start_ns) / 1'000'000);
+    (void)ec;  // a 64-bit number always fits
     http::Header set[1] = {{"server", "sockmesh"}};
     http::Header add[4];
     size_t n_add = 0;
-    add[n_add++] = {"x-sockmesh-upstream-service-time", service_ms};
+    add[n_add++] = {"x-sockmesh-upstream-service-time",
+                    std::string_view(service_ms, end - service_ms)};
     if (tunnel && head.status == 101) {
       add[n_add++] = {"connection", "upgrade"};
       add[n_add++] = {"upgrade", head.headers.value("upgrade")};
@@ -882,7 +888,7 @@ void Worker::finish_exchange(uint32_t down) {
   Conn& k = c(down);
   Exchange& ex = *k.ex;
   ListenerStats& st = stats(k);
-  st.downstream_rq_time.record_us((now_ns() - ex.start_ns) / 1000);
+  st.downstream_rq_time.record_us((now_ - ex.start_ns) / 1000);
   log_access(k);
   end_exchange_upstream(down, true);
   release_exchange(k);
@@ -945,7 +951,7 @@ void Worker::next_attempt(uint32_t down) {
   ex.endpoint = *ep;
   const auto& e = ex.cluster->endpoint(*ep);
   ex.target = Endpoint{e.address_be, e.port};
-  ex.upstream_start_ns = now_ns();
+  ex.upstream_start_ns = now_;
   int err = 0;
   uint32_t up = pool_take(ex.target, false);
   if (up == kNone) up = start_connect(ex.target, down, &err, false);
@@ -995,7 +1001,7 @@ void Worker::upstream_eof(uint32_t up, int err) {
   // the application, so one more try on a fresh connection is safe.
   if (reused && !got_bytes && ex.replayable && ex.request_done && ex.retries == 0) {
     ex.retries = 1;
-    ex.upstream_start_ns = now_ns();
+    ex.upstream_start_ns = now_;
     int e = 0;
     uint32_t fresh = start_connect(ex.target, down, &e, k.listener == Listener::inbound);
     if (fresh != kNone) {
@@ -1130,7 +1136,7 @@ void Worker::downstream_eof(uint32_t slot) {
 void Worker::log_access(const Conn& down) {
   if (!shared_.access_log.enabled() || !down.ex) return;
   const Exchange& ex = *down.ex;
-  Nanos now = now_ns();
+  Nanos now = now_;
   timespec wall{};
   clock_gettime(CLOCK_REALTIME, &wall);
   tm t{};

@@ -259,6 +259,7 @@ class Worker {
   route::SnapshotReader<route::RouteTable> routes_;
   route::WorkerLoadBalancer lb_;
   std::mt19937_64 rng_;
+  Nanos now_ = 0;  // CLOCK_MONOTONIC, read once per batch of completions (and per timer run)
   std::string log_buf_;
   bool accepting_[2] = {false, false};
 };
