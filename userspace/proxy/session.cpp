@@ -242,11 +242,15 @@ void Worker::on_accepted(Listener l, int fd) {
     close_conn(slot, true);
     return;
   }
-  // A connect straight to our own listener would come back to us forever.
-  uint16_t own = l == Listener::outbound ? shared_.opts.outbound_port : shared_.opts.inbound_port;
+  // A connect straight to one of our own ports would come back to us forever, and the
+  // admin API must not be reachable through the inbound listener.
+  const Options& o = shared_.opts;
+  bool own_port =
+      dst->port == o.outbound_port || dst->port == o.inbound_port || dst->port == o.admin_port;
   auto local = local_endpoint(fd);
-  if (dst->port == own &&
-      (is_loopback(dst->addr_be) || (local && local->addr_be == dst->addr_be))) {
+  bool to_us = l == Listener::inbound || is_loopback(dst->addr_be) ||
+               (local && local->addr_be == dst->addr_be);
+  if (own_port && to_us) {
     st.inc(st.downstream_cx_loop);
     close_conn(slot, true);
     return;
