@@ -28,13 +28,6 @@ std::optional<Endpoint> local_endpoint(int fd) {
   return from(sa);
 }
 
-std::optional<Endpoint> peer_endpoint(int fd) {
-  sockaddr_in sa{};
-  socklen_t len = sizeof sa;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return std::nullopt;
-  return from(sa);
-}
-
 std::optional<Endpoint> outbound_destination(int fd) {
   return so_original_dst(fd);
 }

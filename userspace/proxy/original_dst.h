@@ -19,7 +19,6 @@ struct Endpoint {
 // SO_ORIGINAL_DST, or nullopt (ENOENT: the connection was not redirected).
 std::optional<Endpoint> so_original_dst(int fd);
 std::optional<Endpoint> local_endpoint(int fd);
-std::optional<Endpoint> peer_endpoint(int fd);
 
 // Outbound listener: the destination the app dialed, or nullopt when unknown.
 std::optional<Endpoint> outbound_destination(int fd);

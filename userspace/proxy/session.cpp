@@ -226,12 +226,8 @@ void Worker::on_accepted(Listener l, int fd) {
   ListenerStats& st = shared_.listener_stats[static_cast<int>(l)];
   st.inc(st.downstream_cx_total);
   st.downstream_cx_active++;
-  uint32_t slot = alloc_conn();
+  uint32_t slot = alloc_conn(fd, false, l, Phase::sniffing);
   Conn& k = c(slot);
-  k.fd = fd;
-  k.upstream = false;
-  k.listener = l;
-  k.phase = Phase::sniffing;
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 

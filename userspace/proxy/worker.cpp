@@ -166,7 +166,7 @@ void Worker::handle(io_uring_cqe* cqe) {
 
 // ---- slots -------------------------------------------------------------------------------
 
-uint32_t Worker::alloc_conn() {
+uint32_t Worker::alloc_conn(int fd, bool upstream, Listener listener, Phase phase) {
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -176,11 +176,15 @@ uint32_t Worker::alloc_conn() {
     conns_.emplace_back();
   }
   Conn& k = c(slot);
-  k.phase = Phase::closing;  // set by the caller
+  k.fd = fd;
+  k.upstream = upstream;
+  k.listener = listener;
+  k.phase = phase;
   k.peer = kNone;
   k.inflight = 0;
   k.recv_armed = k.read_paused = k.eof = k.shut_wr = k.close_when_sent = k.reused = false;
-  k.no_reuse = false;
+  k.no_reuse = k.from_inbound = false;
+  k.body_kind = http::BodyKind::none;
   k.sendq.clear();
   k.sendq_head = 0;
   k.sent_in_front = 0;
@@ -262,7 +266,6 @@ void Worker::arm_accept(Listener l) {
   io_uring_prep_multishot_accept(sqe, listen_fd_[static_cast<int>(l)], nullptr, nullptr,
                                  SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, UserData{Op::accept, static_cast<uint32_t>(l), 0}.pack());
-  accepting_[static_cast<int>(l)] = true;
 }
 
 void Worker::on_accept(Listener l, int res, uint32_t flags) {
@@ -576,15 +579,11 @@ uint32_t Worker::start_connect(const Endpoint& target, uint32_t downstream, int*
       return kNone;
     }
   }
-  uint32_t up = alloc_conn();
+  uint32_t up = alloc_conn(fd, true, c(downstream).listener, Phase::connecting);
   Conn& u = c(up);
-  u.fd = fd;
-  u.upstream = true;
   u.from_inbound = from_inbound;
-  u.phase = Phase::connecting;
   u.dst = target;
   u.peer = downstream;
-  u.listener = c(downstream).listener;
   u.connect_addr = to_sockaddr(target);
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&u.connect_addr),

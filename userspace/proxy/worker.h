@@ -21,7 +21,7 @@
 #include "http/response_parser.h"
 #include "proxy/original_dst.h"
 #include "proxy/shared.h"
-#include "proxy/timer_queue.h"
+#include "proxy/timer_heap.h"
 #include "proxy/uring.h"
 #include "route/load_balancer.h"
 #include "route/route_table.h"
@@ -162,7 +162,8 @@ class Worker {
   void arm_recv(uint32_t slot);
   void pause_reading(uint32_t slot);
   void resume_reading(uint32_t slot);
-  uint32_t alloc_conn();
+  // A fresh slot for socket `fd`, every per-connection field reset.
+  uint32_t alloc_conn(int fd, bool upstream, Listener listener, Phase phase);
   void release_if_done(uint32_t slot);
   // Gives back every queued chunk (the connection is closing; no send references them).
   void drop_sendq(Conn& k);
@@ -261,7 +262,6 @@ class Worker {
   std::mt19937_64 rng_;
   Nanos now_ = 0;  // CLOCK_MONOTONIC, read once per batch of completions (and per timer run)
   std::string log_buf_;
-  bool accepting_[2] = {false, false};
 };
 
 }  // namespace sm::proxy

@@ -1,5 +1,5 @@
-// The worker's timer heap (userspace/proxy/timer_queue.h) against a reference model.
-#include "proxy/timer_queue.h"
+// The worker's timer heap (userspace/proxy/timer_heap.h) against a reference model.
+#include "proxy/timer_heap.h"
 
 #include <gtest/gtest.h>
 
