@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 # Every package the build, tests, demo and benchmarks need (Debian 12).
-DEPS := build-essential cmake ninja-build pkg-config clang-14 llvm-14 libclang-rt-14-dev \
+DEPS := build-essential cmake ninja-build ccache pkg-config clang-14 llvm-14 libclang-rt-14-dev \
         clang-format-14 bpftool libbpf-dev libelf-dev zlib1g-dev liburing-dev \
         nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
         node-llhttp libssl-dev iproute2 iptables procps psmisc \

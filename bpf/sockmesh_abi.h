@@ -24,7 +24,18 @@
 
 #define SM_SOL_IP 0
 #define SM_SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
-#define SM_LOOPBACK_NET 127   /* first octet of 127.0.0.0/8 */
+#define SM_SOL_IPV6 41
+#define SM_IP6T_SO_ORIGINAL_DST 80 /* linux/netfilter_ipv6/ip6_tables.h */
+
+/* A socket's owner declares it safe to splice (it uses non-blocking I/O and never
+ * splice(2), so tcp_bpf's receive path cannot surprise it):
+ *   int one = 1; setsockopt(fd, SM_SOL_SOCKMESH, SM_SO_SPLICE_SAFE, &one, sizeof one);
+ * The cgroup/setsockopt program records it in the socket's storage; a listener passes it
+ * on to every socket it accepts. sockmesh-proxy declares its listeners and upstream
+ * sockets. Without sockmesh the call fails with ENOPROTOOPT, which callers ignore. */
+#define SM_SOL_SOCKMESH 0x534d /* "SM": a level no protocol uses */
+#define SM_SO_SPLICE_SAFE 1
+#define SM_LOOPBACK_NET 127 /* first octet of 127.0.0.0/8 */
 
 /* Limits of the maps (max_entries). */
 #define SM_MAX_WORKLOADS 4096

@@ -77,7 +77,7 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
     out = *p;
     return {};
   };
-  auto cidrs = [&](std::vector<Ipv4Cidr>& out) -> Status {
+  auto cidrs = [&](std::vector<IpCidr>& out) -> Status {
     auto p = parse_cidr_list(v, flag);
     if (!p) return p.error();
     out = *p;

@@ -59,12 +59,14 @@ std::string render_rules(const WorkloadSettings& s) {
   for (uint16_t p : s.exclude_outbound_ports)
     r << "-A SOCKMESH_OUTPUT -p tcp --dport " << p << comment("exclude-outbound-port")
       << " -j RETURN\n";
-  for (const Ipv4Cidr& c : s.exclude_cidrs)
-    r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("exclude-cidr") << " -j RETURN\n";
+  for (const IpCidr& c : s.exclude_cidrs)
+    if (c.is_v4())
+      r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("exclude-cidr") << " -j RETURN\n";
   if (s.restricts_includes()) {
-    for (const Ipv4Cidr& c : s.include_cidrs)
-      r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("include-cidr")
-        << " -j SOCKMESH_REDIRECT\n";
+    for (const IpCidr& c : s.include_cidrs)
+      if (c.is_v4())
+        r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("include-cidr")
+          << " -j SOCKMESH_REDIRECT\n";
     r << "-A SOCKMESH_OUTPUT" << comment("outside-include-cidrs") << " -j RETURN\n";
   } else {
     r << "-A SOCKMESH_OUTPUT" << comment("redirect-outbound") << " -j SOCKMESH_REDIRECT\n";

@@ -125,7 +125,7 @@ std::string join_ports(const std::vector<uint16_t>& v) {
   for (uint16_t p : v) s += (s.empty() ? "" : ",") + std::to_string(p);
   return s;
 }
-std::string join_cidrs(const std::vector<Ipv4Cidr>& v) {
+std::string join_cidrs(const std::vector<IpCidr>& v) {
   std::string s;
   for (const auto& c : v) s += (s.empty() ? "" : ",") + c.str();
   return s;

@@ -9,10 +9,14 @@ namespace sm {
 bool WorkloadSettings::restricts_includes() const {
   if (include_cidrs.empty()) return false;
   return std::none_of(include_cidrs.begin(), include_cidrs.end(),
-                      [](const Ipv4Cidr& c) { return c.prefix == 0; });
+                      [](const IpCidr& c) { return c.prefix == 0; });
 }
 
 Status WorkloadSettings::validate() const {
+  for (const auto* list : {&exclude_cidrs, &include_cidrs})
+    for (const IpCidr& c : *list)
+      if (!c.is_v4() && c.prefix != 0)
+        return plain_error("CIDR " + c.str() + ": IPv6 CIDRs are not supported yet");
   if (outbound_port == inbound_port)
     return plain_error("--outbound-port and --inbound-port must differ (both " +
                        std::to_string(outbound_port) + ")");
@@ -28,13 +32,13 @@ sm_port_key make_port_key(uint64_t netns_cookie, uint16_t port, uint8_t directio
   return k;
 }
 
-sm_cidr_key make_cidr_key(uint64_t netns_cookie, uint32_t kind, const Ipv4Cidr& c) {
+sm_cidr_key make_cidr_key(uint64_t netns_cookie, uint32_t kind, const IpCidr& c) {
   sm_cidr_key k;
   std::memset(&k, 0, sizeof k);
   k.prefixlen = SM_CIDR_FIXED_BITS + c.prefix;
   k.kind = kind;
   k.netns_cookie = netns_cookie;
-  k.addr_be = c.addr_be;
+  k.addr_be = c.addr.v4_be();
   return k;
 }
 
@@ -51,11 +55,11 @@ EncodedWorkload encode_workload(uint64_t netns_cookie, uint64_t netns_inode,
     e.ports.push_back(make_port_key(netns_cookie, p, SM_DIR_OUTBOUND));
   for (uint16_t p : s.exclude_inbound_ports)
     e.ports.push_back(make_port_key(netns_cookie, p, SM_DIR_INBOUND));
-  for (const Ipv4Cidr& c : s.exclude_cidrs)
-    e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_EXCLUDE, c));
+  for (const IpCidr& c : s.exclude_cidrs)
+    if (c.is_v4()) e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_EXCLUDE, c));
   if (s.restricts_includes())
-    for (const Ipv4Cidr& c : s.include_cidrs)
-      e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_INCLUDE, c));
+    for (const IpCidr& c : s.include_cidrs)
+      if (c.is_v4()) e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_INCLUDE, c));
   return e;
 }
 
@@ -74,7 +78,7 @@ WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value
   }
   for (const sm_cidr_key& k : cidrs) {
     if (k.netns_cookie != netns_cookie) continue;
-    Ipv4Cidr c{k.addr_be, static_cast<uint8_t>(k.prefixlen - SM_CIDR_FIXED_BITS)};
+    IpCidr c{IpAddr::v4(k.addr_be), static_cast<uint8_t>(k.prefixlen - SM_CIDR_FIXED_BITS)};
     (k.kind == SM_CIDR_EXCLUDE ? s.exclude_cidrs : s.include_cidrs).push_back(c);
   }
   std::sort(s.exclude_outbound_ports.begin(), s.exclude_outbound_ports.end());

@@ -18,8 +18,8 @@ struct WorkloadSettings {
   std::optional<uint32_t> proxy_gid;  // defaults to proxy_uid, as Istio's proxy_init does
   std::vector<uint16_t> exclude_outbound_ports;
   std::vector<uint16_t> exclude_inbound_ports;
-  std::vector<Ipv4Cidr> exclude_cidrs;
-  std::vector<Ipv4Cidr> include_cidrs;  // empty or containing 0.0.0.0/0: everything
+  std::vector<IpCidr> exclude_cidrs;
+  std::vector<IpCidr> include_cidrs;  // empty or containing 0.0.0.0/0: everything
 
   uint32_t gid() const { return proxy_gid.value_or(proxy_uid); }
   // Include CIDRs that actually restrict something (a /0 means "all").
@@ -41,6 +41,6 @@ WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value
                                  const std::vector<sm_cidr_key>& cidrs);
 
 sm_port_key make_port_key(uint64_t netns_cookie, uint16_t port, uint8_t direction);
-sm_cidr_key make_cidr_key(uint64_t netns_cookie, uint32_t kind, const Ipv4Cidr& c);
+sm_cidr_key make_cidr_key(uint64_t netns_cookie, uint32_t kind, const IpCidr& c);
 
 }  // namespace sm

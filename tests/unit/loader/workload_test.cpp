@@ -47,7 +47,7 @@ TEST(Workload, KeyPaddingIsZero) {
 
 TEST(Workload, IncludeEverythingMeansNoIncludeFilter) {
   WorkloadSettings s;
-  s.include_cidrs = {*parse_cidr("*", "x"), *parse_cidr("198.18.0.0/15", "x")};
+  s.include_cidrs = {*parse_cidr("0.0.0.0/0", "x"), *parse_cidr("198.18.0.0/15", "x")};
   EncodedWorkload e = encode_workload(1, 1, s);
   EXPECT_EQ(e.value.flags, 0u);
   EXPECT_TRUE(e.cidrs.empty());
