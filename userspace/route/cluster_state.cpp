@@ -21,7 +21,7 @@ std::vector<std::shared_ptr<EndpointState>> ClusterState::bind_endpoints(
   std::vector<std::shared_ptr<EndpointState>> out;
   out.reserve(endpoints.size());
   for (const EndpointConfig& ep : endpoints) {
-    std::weak_ptr<EndpointState>& slot = endpoints_[{ep.address_be, ep.port}];
+    std::weak_ptr<EndpointState>& slot = endpoints_[{ep.address, ep.port}];
     std::shared_ptr<EndpointState> state = slot.lock();
     if (!state) {
       state = std::make_shared<EndpointState>();

@@ -63,7 +63,7 @@ class ClusterState {
   CircuitBreaker breaker_;
   std::mutex mu_;  // guards endpoints_ (build time only; workers hold shared_ptrs)
   // Weak: an endpoint's state lives as long as some snapshot lists it.
-  std::map<std::pair<uint32_t, uint16_t>, std::weak_ptr<EndpointState>> endpoints_;
+  std::map<std::pair<IpAddr, uint16_t>, std::weak_ptr<EndpointState>> endpoints_;
 };
 
 // Cluster name -> state. Weak references: a cluster's state (and its counters) lives while

@@ -249,9 +249,9 @@ EndpointConfig parse_endpoint(const json& j, const std::string& path) {
   Object o(j, path, {"address", "port", "weight", "labels"});
   EndpointConfig ep;
   const std::string apath = o.field("address");
-  auto addr = parse_ipv4(as_string(o.require("address"), apath), apath);
+  auto addr = parse_ip(as_string(o.require("address"), apath), apath);
   if (!addr) throw ConfigError(addr.error().message());
-  ep.address_be = *addr;
+  ep.address = *addr;
   ep.port = static_cast<uint16_t>(as_uint(o.require("port"), o.field("port"), 1, 65535));
   if (const json* v = o.find("weight")) ep.weight = as_u32(*v, o.field("weight"), 1);
   if (const json* v = o.find("labels")) {
@@ -418,7 +418,7 @@ ojson dump_cluster(const ClusterConfig& c) {
   ojson& endpoints = j["endpoints"] = ojson::array();
   for (const auto& ep : c.endpoints) {
     ojson e;
-    e["address"] = ipv4_str(ep.address_be);
+    e["address"] = ep.address.str();
     e["port"] = ep.port;
     if (ep.weight != 1) e["weight"] = ep.weight;
     if (!ep.labels.empty()) e["labels"] = ep.labels;

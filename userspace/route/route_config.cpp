@@ -93,15 +93,16 @@ Status check_cluster(const ClusterConfig& c, const std::string& path) {
     if (!(pct >= 0.0 && pct <= 100.0))
       return field_error(path + ".circuit_breakers.retry_budget.budget_percent", "must be 0..100");
   }
-  std::set<std::pair<uint32_t, uint16_t>> seen;
+  std::set<std::pair<IpAddr, uint16_t>> seen;
   for (size_t e = 0; e < c.endpoints.size(); ++e) {
     const EndpointConfig& ep = c.endpoints[e];
     const std::string epath = at(path + ".endpoints", e);
-    if (ep.address_be == 0) return field_error(epath + ".address", "must not be 0.0.0.0");
+    if (ep.address.is_unspecified())
+      return field_error(epath + ".address", "must not be " + ep.address.str());
     if (ep.port == 0) return field_error(epath + ".port", "must be 1..65535");
     if (ep.weight == 0) return field_error(epath + ".weight", "must be at least 1");
-    if (!seen.emplace(ep.address_be, ep.port).second)
-      return field_error(epath, "duplicate endpoint " + endpoint_str(ep.address_be, ep.port));
+    if (!seen.emplace(ep.address, ep.port).second)
+      return field_error(epath, "duplicate endpoint " + endpoint_str(ep.address, ep.port));
   }
   return {};
 }

@@ -11,6 +11,7 @@
 #include "route/circuit_breaker.h"
 #include "route/duration.h"
 #include "route/retry_policy.h"
+#include "sockmesh/net.h"
 #include "sockmesh/result.h"
 
 namespace sm::route {
@@ -67,7 +68,7 @@ struct VirtualHostConfig {
 };
 
 struct EndpointConfig {
-  uint32_t address_be = 0;  // IPv4, network byte order
+  IpAddr address;  // IPv4 (held v4-mapped) or IPv6
   uint16_t port = 0;
   uint32_t weight = 1;                        // Envoy's load_balancing_weight (>= 1)
   std::map<std::string, std::string> labels;  // e.g. version=v1 (Consul service meta/tags)

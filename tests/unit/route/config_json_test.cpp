@@ -77,7 +77,7 @@ TEST(RouteConfigJson, BookinfoTable) {
   EXPECT_EQ(all.outlier_detection.consecutive_local_origin_failure, 3u);
   const ClusterConfig& v3 = find("outbound|9080|v3|reviews.service.consul");
   ASSERT_EQ(v3.endpoints.size(), 1u);
-  EXPECT_EQ(ipv4_str(v3.endpoints[0].address_be), "198.18.0.14");
+  EXPECT_EQ(v3.endpoints[0].address.str(), "198.18.0.14");
   EXPECT_EQ(v3.endpoints[0].labels.at("version"), "v3");
   EXPECT_EQ(find("outbound|9080|v1|ratings.service.consul").endpoints[0].port, 9080);
 }
@@ -108,6 +108,20 @@ TEST(RouteConfigJson, EveryFeatureParses) {
   EXPECT_EQ(api.healthy_panic_threshold, 0u);
   EXPECT_EQ(api.max_requests_per_connection, 100u);
   EXPECT_EQ(api.idle_timeout, std::chrono::microseconds(1));
+}
+
+TEST(RouteConfigJson, EndpointsOfBothFamilies) {
+  // IPv6 as written; a v4-mapped IPv6 spelling is the IPv4 address (one form for both).
+  RouteConfig c = load_fixture("features.json");
+  const ClusterConfig& canary = c.clusters[1];
+  ASSERT_EQ(canary.endpoints.size(), 2u);
+  EXPECT_FALSE(canary.endpoints[0].address.is_v4());
+  EXPECT_EQ(canary.endpoints[0].address.str(), "2001:2::11");
+  EXPECT_TRUE(canary.endpoints[1].address.is_v4());
+  EXPECT_EQ(canary.endpoints[1].address, *parse_ip("198.18.1.3", "test"));
+  const json dump = json::parse(dump_route_config(c));
+  EXPECT_EQ(dump["clusters"][1]["endpoints"][0]["address"], "2001:2::11");
+  EXPECT_EQ(dump["clusters"][1]["endpoints"][1]["address"], "198.18.1.3");
 }
 
 TEST(RouteConfigJson, RetryBackOffMaxDefaultsToTenTimesBase) {
@@ -219,7 +233,19 @@ const ErrorCase kErrors[] = {
     {"PortAsString", "/clusters/1/endpoints/0/port", R"("9080")",
      "clusters[1].endpoints[0].port: must be an integer"},
     {"BadAddress", "/clusters/0/endpoints/0/address", R"("198.18.0")",
-     "clusters[0].endpoints[0].address: '198.18.0': not an IPv4 address"},
+     "clusters[0].endpoints[0].address: '198.18.0': not an IP address"},
+    {"BadIpv6Address", "/clusters/0/endpoints/0/address", R"("2001:2::1::2")",
+     "clusters[0].endpoints[0].address: '2001:2::1::2': not an IP address"},
+    {"UnspecifiedIpv4", "/clusters/0/endpoints/0/address", R"("0.0.0.0")",
+     "clusters[0].endpoints[0].address: must not be 0.0.0.0"},
+    {"UnspecifiedIpv6", "/clusters/0/endpoints/0/address", R"("::")",
+     "clusters[0].endpoints[0].address: must not be ::"},
+    {"DuplicateIpv6Endpoint", "/clusters/0/endpoints",
+     R"([{"address": "2001:2::5", "port": 9080}, {"address": "2001:2:0::5", "port": 9080}])",
+     "clusters[0].endpoints[1]: duplicate endpoint [2001:2::5]:9080"},
+    {"DuplicateMappedEndpoint", "/clusters/0/endpoints/1",
+     R"({"address": "::ffff:198.18.0.12", "port": 9080})",
+     "clusters[0].endpoints[1]: duplicate endpoint 198.18.0.12:9080"},
     {"EndpointWeightZero", "/clusters/0/endpoints/0/weight", "0",
      "clusters[0].endpoints[0].weight: must be 1..4294967295"},
     {"DuplicateEndpoint", "/clusters/0/endpoints/1", R"({"address": "198.18.0.12", "port": 9080})",

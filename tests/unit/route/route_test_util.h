@@ -35,7 +35,7 @@ inline RouteConfig load_fixture(const std::string& name) {
 
 inline EndpointConfig endpoint(const char* address, uint16_t port = 9080, uint32_t weight = 1) {
   EndpointConfig ep;
-  ep.address_be = *parse_ipv4(address, "test");
+  ep.address = *parse_ip(address, "test");
   ep.port = port;
   ep.weight = weight;
   return ep;
