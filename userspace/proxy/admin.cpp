@@ -150,7 +150,7 @@ std::string Admin::clusters() const {
     for (uint32_t i = 0; i < cl.endpoint_count(); ++i) {
       const auto& e = cl.endpoint(i);
       const auto& es = cl.endpoint_state(i);
-      std::string h = n + "::" + endpoint_str(e.address_be, e.port);
+      std::string h = n + "::" + endpoint_str(e.address, e.port);
       o << h << "::rq_active::" << es.active_requests() << "\n";
       o << h << "::weight::" << e.weight << "\n";
       o << h << "::health_flags::" << (es.ejected(now) ? "/failed_outlier_check" : "healthy")

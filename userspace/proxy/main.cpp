@@ -1,7 +1,6 @@
 // sockmesh-proxy: the sidecar. Loads the route table, binds the listeners (one per
 // worker, SO_REUSEPORT) and the admin API, drops privileges, runs one io_uring worker per
 // thread. SIGHUP reloads --config (a bad file keeps the last good table); SIGINT/SIGTERM stop.
-#include <arpa/inet.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 #include "proxy/admin.h"
 #include "proxy/options.h"
 #include "proxy/shared.h"
+#include "proxy/sockets.h"
 #include "proxy/worker.h"
 #include "route/config_json.h"
 #include "sockmesh/log.h"
@@ -24,22 +24,6 @@ namespace {
 
 using namespace sm;
 using namespace sm::proxy;
-
-Result<UniqueFd> listen_on(uint16_t port, const char* what) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno_error("socket");
-  UniqueFd s(fd);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    return errno_error(std::string(what) + " " + std::to_string(port) + ": bind");
-  if (::listen(fd, 4096) != 0) return errno_error("listen");
-  return s;
-}
 
 Status load_routes(Shared& shared) {
   if (shared.opts.config_path.empty()) return {};
@@ -100,9 +84,9 @@ int main(int argc, char** argv) {
   // Bind everything while still privileged, then drop.
   std::vector<UniqueFd> out_fds, in_fds;
   for (uint32_t i = 0; i < opts->workers; ++i) {
-    auto o = listen_on(opts->outbound_port, "--outbound-port");
+    auto o = open_listener(opts->outbound_port, "--outbound-port");
     if (!o) return fail(o.error());
-    auto n = listen_on(opts->inbound_port, "--inbound-port");
+    auto n = open_listener(opts->inbound_port, "--inbound-port");
     if (!n) return fail(n.error());
     out_fds.push_back(std::move(*o));
     in_fds.push_back(std::move(*n));

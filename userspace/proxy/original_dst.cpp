@@ -1,31 +1,39 @@
 // Original-destination lookups; see original_dst.h.
-#include "original_dst.h"
+#include "proxy/original_dst.h"
 
 #include <arpa/inet.h>
-#include <sys/socket.h>
+
+#include "sockmesh_abi.h"
 
 namespace sm::proxy {
 namespace {
-constexpr int kSoOriginalDst = 80;  // linux/netfilter_ipv4.h
 
-std::optional<Endpoint> from(const sockaddr_in& sa) {
-  if (sa.sin_family != AF_INET) return std::nullopt;
-  return Endpoint{sa.sin_addr.s_addr, ntohs(sa.sin_port)};
+std::optional<Endpoint> ask(int fd, int level, int name) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  if (::getsockopt(fd, level, name, &sa, &len) != 0) return std::nullopt;
+  return endpoint_from(sa, len);
 }
+
 }  // namespace
 
+std::optional<Endpoint> endpoint_from(const sockaddr_storage& sa, socklen_t len) {
+  Endpoint e;
+  if (!from_sockaddr(reinterpret_cast<const sockaddr*>(&sa), len, &e.addr, &e.port))
+    return std::nullopt;
+  return e;
+}
+
 std::optional<Endpoint> so_original_dst(int fd) {
-  sockaddr_in sa{};
-  socklen_t len = sizeof sa;
-  if (::getsockopt(fd, SOL_IP, kSoOriginalDst, &sa, &len) != 0) return std::nullopt;
-  return from(sa);
+  if (auto d = ask(fd, SM_SOL_IP, SM_SO_ORIGINAL_DST)) return d;
+  return ask(fd, SM_SOL_IPV6, SM_IP6T_SO_ORIGINAL_DST);
 }
 
 std::optional<Endpoint> local_endpoint(int fd) {
-  sockaddr_in sa{};
+  sockaddr_storage sa{};
   socklen_t len = sizeof sa;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return std::nullopt;
-  return from(sa);
+  return endpoint_from(sa, len);
 }
 
 std::optional<Endpoint> outbound_destination(int fd) {
@@ -39,12 +47,9 @@ std::optional<Endpoint> inbound_destination(int fd) {
   return local_endpoint(fd);
 }
 
-sockaddr_in to_sockaddr(const Endpoint& e) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = e.addr_be;
-  sa.sin_port = htons(e.port);
-  return sa;
+InboundTarget inbound_target(const Endpoint& dst) {
+  if (dst.addr.is_v4()) return {dst, IpAddr::v4(htonl(0x7f000006))};  // 127.0.0.6
+  return {Endpoint{IpAddr::v6(in6addr_loopback), dst.port}, std::nullopt};
 }
 
 }  // namespace sm::proxy

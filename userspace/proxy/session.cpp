@@ -21,10 +21,6 @@ constexpr size_t kReplayLimit = 64 * 1024;  // requests up to this size can be r
 constexpr std::string_view kOverflowBody =
     "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 
-bool is_loopback(uint32_t addr_be) {
-  return (ntohl(addr_be) >> 24) == 127;
-}
-
 const char* reason_phrase(int status) {
   switch (status) {
     case 400:
@@ -244,8 +240,8 @@ void Worker::on_accepted(Listener l, int fd) {
   bool own_port =
       dst->port == o.outbound_port || dst->port == o.inbound_port || dst->port == o.admin_port;
   auto local = local_endpoint(fd);
-  bool to_us = l == Listener::inbound || is_loopback(dst->addr_be) ||
-               (local && local->addr_be == dst->addr_be);
+  bool to_us =
+      l == Listener::inbound || dst->addr.is_loopback() || (local && local->addr == dst->addr);
   if (own_port && to_us) {
     st.inc(st.downstream_cx_loop);
     close_conn(slot, true);
@@ -298,7 +294,8 @@ void Worker::start_tunnel(uint32_t down, const char* first, uint32_t len, int32_
   Conn& k = c(down);
   k.phase = Phase::tunnel;
   int err = 0;
-  uint32_t up = start_connect(k.dst, down, &err, k.listener == Listener::inbound);
+  bool inbound = k.listener == Listener::inbound;
+  uint32_t up = start_connect(inbound ? inbound_target(k.dst).target : k.dst, down, &err, inbound);
   if (up == kNone) {
     give_back(bid);
     ListenerStats& st = stats(k);
@@ -394,8 +391,7 @@ void Worker::upstream_failed(uint32_t up, int err, bool timeout) {
     if (timeout) ex.cluster->stats().upstream_cx_connect_timeout.inc();
   }
   end_attempt(ex, 0);
-  SM_DEBUG("upstream connect to %s:%u failed: %s", inet_ntoa(in_addr{ex.target.addr_be}),
-           ex.target.port, std::strerror(err));
+  SM_DEBUG("upstream connect to %s failed: %s", ex.target.str().c_str(), std::strerror(err));
   if (try_retry(down, {route::FailureKind::connect_failure, 0})) return;
   st.inc(st.downstream_rq_upstream_connect_fail);
   error_reply(down, 503,
@@ -517,7 +513,7 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
   const char* reject_flag = "-";
   std::string rewritten;
   if (k.listener == Listener::inbound) {
-    ex.target = k.dst;
+    ex.target = inbound_target(k.dst).target;
   } else {
     ex.lease = routes_.lease();
     route::RouteResult rr;
@@ -558,7 +554,7 @@ void Worker::begin_exchange(uint32_t slot, const http::RequestHead& head) {
         }
         ex.endpoint = *ep;
         const auto& e = ex.cluster->endpoint(*ep);
-        ex.target = Endpoint{e.address_be, e.port};
+        ex.target = Endpoint{e.address, e.port};
         if (ex.route->config().action.prefix_rewrite) rewritten = ex.route->rewrite_path(path);
         break;
       }
@@ -950,7 +946,7 @@ void Worker::next_attempt(uint32_t down) {
   }
   ex.endpoint = *ep;
   const auto& e = ex.cluster->endpoint(*ep);
-  ex.target = Endpoint{e.address_be, e.port};
+  ex.target = Endpoint{e.address, e.port};
   ex.upstream_start_ns = now_;
   int err = 0;
   uint32_t up = pool_take(ex.target, false);
@@ -1172,10 +1168,8 @@ void Worker::log_access(const Conn& down) {
     json_escape(o, ex.cluster->name());
   else
     o += down.listener == Listener::inbound ? "inbound" : "PassthroughCluster";
-  char host[32];
-  std::snprintf(host, sizeof host, "%s:%u", inet_ntoa(in_addr{ex.target.addr_be}), ex.target.port);
   o += "\",\"upstream_host\":\"";
-  o += host;
+  o += ex.target.str();
   o += "\",\"x_request_id\":\"";
   json_escape(o, ex.request_id);
   o += "\",\"user_agent\":\"";

@@ -10,13 +10,10 @@
 
 #include <cstring>
 
+#include "proxy/sockets.h"
 #include "sockmesh/log.h"
 
 namespace sm::proxy {
-
-namespace {
-constexpr uint32_t kInboundSource = 0x7f000006;  // 127.0.0.6
-}  // namespace
 
 Nanos now_ns() {
   timespec ts{};
@@ -524,12 +521,16 @@ void Worker::after_drain(uint32_t slot) {
 
 // ---- upstream connections -----------------------------------------------------------------
 
-static uint64_t pool_key(const Endpoint& e, bool from_inbound) {
-  return (uint64_t{from_inbound} << 48) | (uint64_t{e.addr_be} << 16) | e.port;
+size_t Worker::PoolKeyHash::operator()(const PoolKey& k) const {
+  uint64_t a, b;
+  std::memcpy(&a, k.target.addr.bytes.data(), 8);
+  std::memcpy(&b, k.target.addr.bytes.data() + 8, 8);
+  uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ b ^ (uint64_t{k.target.port} << 1) ^ k.from_inbound;
+  return static_cast<size_t>(h * 0xff51afd7ed558ccdull);
 }
 
 uint32_t Worker::pool_take(const Endpoint& target, bool from_inbound) {
-  auto it = pool_.find(pool_key(target, from_inbound));
+  auto it = pool_.find(PoolKey{target, from_inbound});
   if (it == pool_.end()) return kNone;
   while (!it->second.empty()) {
     uint32_t up = it->second.back();
@@ -549,45 +550,34 @@ void Worker::pool_put(uint32_t up) {
   u.phase = Phase::idle;
   u.peer = kNone;
   set_timer(up, TimerKind::upstream_idle, shared_.opts.upstream_idle_timeout);
-  pool_[pool_key(u.dst, u.from_inbound)].push_back(up);
+  pool_[PoolKey{u.dst, u.from_inbound}].push_back(up);
   resume_reading(up);
 }
 
 void Worker::pool_forget(uint32_t up) {
-  auto it = pool_.find(pool_key(c(up).dst, c(up).from_inbound));
+  auto it = pool_.find(PoolKey{c(up).dst, c(up).from_inbound});
   if (it == pool_.end()) return;
   std::erase(it->second, up);
 }
 
 uint32_t Worker::start_connect(const Endpoint& target, uint32_t downstream, int* err,
                                bool from_inbound) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *err = errno;
+  std::optional<IpAddr> source;
+  if (from_inbound) source = inbound_target(target).source;
+  auto sock = open_upstream(target, source);
+  if (!sock) {
+    *err = sock.error().code;
     return kNone;
   }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (from_inbound) {
-    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(kInboundSource);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-      *err = errno;
-      ::close(fd);
-      return kNone;
-    }
-  }
+  int fd = sock->release();
   uint32_t up = alloc_conn(fd, true, c(downstream).listener, Phase::connecting);
   Conn& u = c(up);
   u.from_inbound = from_inbound;
   u.dst = target;
   u.peer = downstream;
-  u.connect_addr = to_sockaddr(target);
+  u.connect_addr = make_sockaddr(target.addr, target.port);
   io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&u.connect_addr),
-                        sizeof u.connect_addr);
+  io_uring_prep_connect(sqe, fd, u.connect_addr.get(), u.connect_addr.len);
   io_uring_sqe_set_data64(sqe, ud(Op::connect, up));
   ++u.inflight;
   return up;

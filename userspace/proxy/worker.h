@@ -122,7 +122,7 @@ struct Conn {
   bool no_reuse = false;        // upstream: must not go back to the pool (close-delimited...)
   bool from_inbound = false;    // upstream: made for the inbound listener (source 127.0.0.6)
   Endpoint dst{};               // downstream: original destination; upstream: target
-  sockaddr_in connect_addr{};   // upstream: stable storage for the connect operation
+  SockAddr connect_addr{};      // upstream: stable storage for the connect operation
   std::string* head = nullptr;  // bytes of a head being parsed (+ pipelined leftovers)
   // Downstream: the request body framer; upstream: the response body framer.
   http::BodyFramer framer;
@@ -252,7 +252,16 @@ class Worker {
   // batch of completions (not recursively, however many requests a client pipelines).
   std::vector<std::pair<uint32_t, uint32_t>> ready_;  // slot, generation
   TimerHeap timers_;
-  std::unordered_map<uint64_t, std::vector<uint32_t>> pool_;  // target -> idle upstreams
+  // Idle upstream connections by target (and whether they came from the inbound source).
+  struct PoolKey {
+    Endpoint target;
+    bool from_inbound;
+    friend bool operator==(const PoolKey&, const PoolKey&) = default;
+  };
+  struct PoolKeyHash {
+    size_t operator()(const PoolKey& k) const;
+  };
+  std::unordered_map<PoolKey, std::vector<uint32_t>, PoolKeyHash> pool_;
   std::vector<std::string*> strings_;
   std::vector<std::unique_ptr<Exchange>> exchanges_;
   std::vector<std::unique_ptr<http::RequestParser>> req_parsers_;
