@@ -10,9 +10,10 @@ DEPS := build-essential cmake ninja-build ccache pkg-config clang-14 llvm-14 lib
         clang-format-14 bpftool libbpf-dev libelf-dev zlib1g-dev liburing-dev \
         nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
         node-llhttp libssl-dev iproute2 iptables procps psmisc \
-        nginx-light haproxy redis-server wrk nghttp2-client python3 linux-perf
+        nginx-light haproxy redis-server wrk nghttp2-client python3 linux-perf \
+        buildah podman runc busybox
 
-.PHONY: all deps build test test-unit test-kernel test-e2e demo bench fuzz format clean
+.PHONY: all deps build test test-unit test-kernel test-e2e demo bench fuzz format clean images
 
 all: build
 
@@ -33,6 +34,10 @@ test: build
 
 test-unit test-kernel test-e2e: test-%: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L '^$*$$'
+
+# OCI images localhost/sockmesh-{loader,proxy}:dev with buildah, from scratch (root).
+images: build
+	deploy/images/build.sh $(BUILD_DIR)
 
 demo:
 	@echo "make demo: the bookinfo demo arrives with the Consul issue; it is not built yet." >&2
