@@ -90,7 +90,7 @@ add_elf "$loader_root" "$loader_bin" /usr/bin/sockmesh-loader
 add_elf "$loader_root" "$bpftool" /usr/sbin/bpftool
 mkdir -p "$loader_root/bin" "$loader_root/run/sockmesh" "$loader_root/tmp"
 add_elf "$loader_root" "$(command -v busybox)" /bin/busybox
-for applet in sh cat ls stat date grep find mount ps; do
+for applet in sh cat ls stat date touch grep find mount ps; do
   ln -s busybox "$loader_root/bin/$applet"
 done
 commit "$loader_root" "$loader_image" \

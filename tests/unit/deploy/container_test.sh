@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The images run under podman (runc; crun refuses this host's hybrid cgroup layout):
+#   proxy:  `sockmesh-proxy --help` in localhost/sockmesh-proxy:dev exits 0, as uid 1337.
+#   loader: localhost/sockmesh-loader:dev run as the DaemonSet runs it (privileged, host
+#           PID and network, the host's bpffs and cgroup tree) installs into an sm-* cgroup
+#           and pin dir, reports them in `status`, and uninstalls leaving no pin behind;
+#           the DaemonSet's readiness and liveness commands pass and fail on the status
+#           file as documented.
+# Containers are named sm-deploy-*, run with --rm and are removed on any exit.
+#   container_test.sh proxy|loader SOURCE_DIR
+set -uo pipefail
+mode=$1 src=$2
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: needs root (podman's root storage; the loader image loads BPF)"
+  exit 77
+fi
+for tool in podman runc; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "SKIP: $tool is not installed (sudo make deps installs it)"
+    exit 77
+  fi
+done
+
+# root here lacks CAP_SYS_RESOURCE: podman's default rlimits would fail at start.
+lim() { local h=$1; [ "$h" = unlimited ] || [ "$h" -gt 4096 ] && h=4096; echo "$h"; }
+nofile=$(lim "$(ulimit -Hn)") nproc=$(lim "$(ulimit -Hu)")
+run=(podman run --runtime runc --rm --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
+
+name=sm-deploy-$mode-$$
+cgroup="" pins=""
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+cleanup() {
+  podman rm -f --ignore "$name" >/dev/null 2>&1
+  if [ -n "$pins" ] && [ -d "$pins" ]; then
+    "${run[@]}" --privileged --pid=host --network=host -v /sys/fs/bpf:/sys/fs/bpf \
+      localhost/sockmesh-loader:dev uninstall --pin-dir "$pins" >/dev/null 2>&1
+    rm -rf "$pins"
+  fi
+  [ -n "$cgroup" ] && [ -d "$cgroup" ] && rmdir "$cgroup"
+}
+trap cleanup EXIT
+
+image=localhost/sockmesh-$mode:dev
+if ! podman image exists "$image"; then
+  echo "FAIL: $image is missing (the fixture e2e.deploy.images_build builds it)"
+  exit 1
+fi
+
+case $mode in
+proxy)
+  out=$("${run[@]}" --name "$name" --network none "$image" --help 2>&1)
+  rc=$?
+  [ $rc -eq 0 ] || fail "sockmesh-proxy --help exited $rc in $image: $out"
+  grep -q '^usage: sockmesh-proxy' <<<"$out" || fail "no usage text from --help: $out"
+  user=$(podman image inspect --format '{{.Config.User}}' "$image")
+  [ "$user" = 1337:1337 ] || fail "$image runs as '$user', want 1337:1337"
+  ;;
+loader)
+  root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+  [ -n "$root" ] || { echo "SKIP: no cgroup v2 mount"; exit 77; }
+  cgroup=$root/sm-deploy-$$
+  pins=/sys/fs/bpf/sm-deploy-$$
+  mkdir "$cgroup" || { echo "FAIL: mkdir $cgroup"; exit 1; }
+  ds=("${run[@]}" --name "$name" --privileged --pid=host --network=host
+    -v /sys/fs/bpf:/sys/fs/bpf -v /sys/fs/cgroup:/sys/fs/cgroup "$image")
+  out=$("${ds[@]}" install --cgroup "$cgroup" --pin-dir "$pins" 2>&1) || fail "install: $out"
+  for link in connect4 getsockopt sockops; do
+    [ -e "$pins/links/$link" ] || fail "no pinned link $pins/links/$link after install"
+  done
+  out=$("${ds[@]}" status --pin-dir "$pins" 2>&1) || fail "status: $out"
+  grep -qF "cgroup $cgroup" <<<"$out" || fail "status does not show links on $cgroup: $out"
+  out=$("${ds[@]}" uninstall --pin-dir "$pins" 2>&1) || fail "uninstall: $out"
+  [ -z "$(ls -A "$pins" 2>/dev/null)" ] || fail "pins left after uninstall: $(ls -R "$pins")"
+
+  # The DaemonSet's probes, taken from the manifest, against the documented status file.
+  probe() { # probe readinessProbe|livenessProbe: the script of its [/bin/sh, -c, script]
+    awk -v p="$1:" '$1 == p { f = 1 } f && $1 == "command:" { c = 1; next }
+      c && /^ *- / { if (++n == 3) { sub(/^ *- /, ""); print; exit } }' \
+      "$src/deploy/kubernetes/daemonset.yaml" | sed "s/^'\(.*\)'$/\1/"
+  }
+  ready=$(probe readinessProbe) live=$(probe livenessProbe)
+  [ -n "$ready" ] && [ -n "$live" ] || fail "probe commands not found in daemonset.yaml"
+  check() { # check WANT_RC SETUP PROBE
+    local got
+    "${run[@]}" --name "$name" --network none --entrypoint /bin/sh "$image" \
+      -c "$2 && $3" >/dev/null 2>&1
+    got=$?
+    [ $got -eq "$1" ] || fail "probe [$3] after [$2] exited $got, want $1"
+  }
+  f=/run/sockmesh/agent.status
+  check 0 "echo ready > $f" "$ready"
+  check 1 "echo 'degraded: links missing' > $f" "$ready"
+  check 1 "true" "$ready"
+  check 0 "echo starting > $f" "$live"
+  check 1 "echo ready > $f && touch -d @1000000000 $f" "$live"
+  ;;
+*)
+  echo "usage: container_test.sh proxy|loader SOURCE_DIR"
+  exit 2
+  ;;
+esac
+
+if [ $failures -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "$image: all checks passed"
