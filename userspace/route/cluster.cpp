@@ -46,7 +46,24 @@ void Cluster::on_request_start(uint32_t i) const {
 
 void Cluster::on_request_end(uint32_t i, int status) const {
   endpoints_[i]->request_finished();
-  if (status > 0) state_->stats().record_response(status);
+  if (status <= 0) return;
+  state_->stats().record_response(status);
+  if (endpoints_[i]->record_response(status, config_->outlier_detection))
+    maybe_eject(i, Clock::now());
+}
+
+void Cluster::maybe_eject(uint32_t i, TimePoint now) const {
+  EndpointState& ep = *endpoints_[i];
+  if (ep.ejected(now)) return;
+  // Envoy: at most max_ejection_percent of the cluster at once, but always one endpoint.
+  const uint64_t ejected = endpoint_count() - healthy_count(now);
+  const uint64_t limit = config_->outlier_detection.max_ejection_percent;
+  if (ejected > 0 && (ejected + 1) * 100 > limit * endpoint_count()) {
+    state_->stats().ejections_overflow.inc();
+    return;
+  }
+  ep.eject(now, config_->outlier_detection);
+  state_->stats().ejections_enforced_total.inc();
 }
 
 void Cluster::on_connect_success(uint32_t i) const {
@@ -57,8 +74,7 @@ void Cluster::on_connect_success(uint32_t i) const {
 void Cluster::on_connect_failure(uint32_t i, TimePoint now) const {
   state_->stats().upstream_cx_total.inc();
   state_->stats().upstream_cx_connect_fail.inc();
-  if (endpoints_[i]->record_connect_failure(now, config_->outlier_detection))
-    state_->stats().ejections_enforced_total.inc();
+  if (endpoints_[i]->record_connect_failure(config_->outlier_detection)) maybe_eject(i, now);
 }
 
 RetryDecision Cluster::decide_retry(const RetryPolicy& policy, RetryReason reason,

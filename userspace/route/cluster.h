@@ -42,7 +42,8 @@ class Cluster {
 
   // Bookkeeping around one upstream attempt on endpoint `i`.
   void on_request_start(uint32_t i) const;  // upstream_rq_total; active requests + 1
-  // `status` is the upstream's response status, or 0 when none came (reset, timeout).
+  // `status` is the upstream's response status, or 0 when none came (reset, timeout, the
+  // client left); a status feeds outlier detection (consecutive 5xx / gateway errors).
   void on_request_end(uint32_t i, int status) const;
   // How a connect attempt ended; both count in upstream_cx_total (Envoy counts attempts).
   void on_connect_success(uint32_t i) const;
@@ -62,6 +63,10 @@ class Cluster {
   std::vector<Stat> stats_snapshot(TimePoint now) const;
 
  private:
+  // An outlier-detection run completed on endpoint i: eject it unless that would exceed
+  // max_ejection_percent (then outlier_detection.ejections_overflow).
+  void maybe_eject(uint32_t i, TimePoint now) const;
+
   const ClusterConfig* config_;
   std::shared_ptr<ClusterState> state_;
   std::vector<std::shared_ptr<EndpointState>> endpoints_;  // parallel to config_->endpoints

@@ -3,15 +3,62 @@
 
 namespace sm::route {
 
-bool EndpointState::record_connect_failure(TimePoint now, const OutlierDetectionConfig& od) {
-  if (od.consecutive_local_origin_failure == 0) return false;
-  // Exactly one thread sees the count reach the threshold, so one failure run ejects once.
-  uint32_t n = consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n != od.consecutive_local_origin_failure) return false;
-  consecutive_failures_.store(0, std::memory_order_relaxed);
-  const auto until = now + std::chrono::duration_cast<Clock::duration>(od.base_ejection_time);
-  ejected_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
-  return true;
+namespace {
+
+// Adds one to `counter`; true when that made it reach `threshold` (0: this run is off).
+bool count_to(std::atomic<uint32_t>& counter, uint32_t threshold) {
+  const uint32_t n = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  return threshold != 0 && n == threshold;
+}
+
+}  // namespace
+
+void EndpointState::end_runs() {
+  local_failures_.store(0, std::memory_order_relaxed);
+  consecutive_5xx_.store(0, std::memory_order_relaxed);
+  consecutive_gateway_.store(0, std::memory_order_relaxed);
+}
+
+bool EndpointState::record_connect_failure(const OutlierDetectionConfig& od) {
+  bool hit = count_to(local_failures_, od.consecutive_local_origin_failure);
+  hit |= count_to(consecutive_5xx_, od.consecutive_5xx);
+  hit |= count_to(consecutive_gateway_, od.consecutive_gateway_failure);
+  return hit;
+}
+
+bool EndpointState::record_response(int status, const OutlierDetectionConfig& od) {
+  if (status < 500) {
+    consecutive_5xx_.store(0, std::memory_order_relaxed);
+    consecutive_gateway_.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  bool hit = count_to(consecutive_5xx_, od.consecutive_5xx);
+  if (status == 502 || status == 503 || status == 504)
+    hit |= count_to(consecutive_gateway_, od.consecutive_gateway_failure);
+  else
+    consecutive_gateway_.store(0, std::memory_order_relaxed);
+  return hit;
+}
+
+Duration EndpointState::eject(TimePoint now, const OutlierDetectionConfig& od) {
+  end_runs();
+  // Envoy decrements the multiplier on each interval tick the endpoint is not ejected; done
+  // lazily here: whole intervals since the last ejection ended.
+  uint32_t m = multiplier_.load(std::memory_order_relaxed);
+  const int64_t until = ejected_until_.load(std::memory_order_relaxed);
+  const int64_t since = now.time_since_epoch().count() - until;
+  if (m > 0 && since > 0) {
+    const auto ticks = static_cast<uint64_t>(
+        Clock::duration(since) / std::chrono::duration_cast<Clock::duration>(od.interval));
+    m = ticks >= m ? 0 : m - static_cast<uint32_t>(ticks);
+  }
+  m += 1;
+  multiplier_.store(m, std::memory_order_relaxed);
+  Duration d = od.base_ejection_time * m;
+  if (d > od.max_ejection_time || d < od.base_ejection_time) d = od.max_ejection_time;
+  const auto end = now + std::chrono::duration_cast<Clock::duration>(d);
+  ejected_until_.store(end.time_since_epoch().count(), std::memory_order_relaxed);
+  return d;
 }
 
 std::vector<std::shared_ptr<EndpointState>> ClusterState::bind_endpoints(

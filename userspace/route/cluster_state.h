@@ -30,15 +30,31 @@ class EndpointState {
   bool ejected(TimePoint now) const {
     return now.time_since_epoch().count() < ejected_until_.load(std::memory_order_relaxed);
   }
-  // A connect failure (refused, unreachable, timed out). Returns true when this failure
-  // ejected the endpoint: the N-th in a row (see OutlierDetectionConfig).
-  bool record_connect_failure(TimePoint now, const OutlierDetectionConfig& od);
-  // A connect success ends the run of failures.
-  void record_connect_success() { consecutive_failures_.store(0, std::memory_order_relaxed); }
+  // Outlier detection (see OutlierDetectionConfig). Each record_* returns true when this
+  // event completed a run that calls for an ejection; the Cluster then decides (at most
+  // max_ejection_percent ejected) and calls eject(). Exactly one thread sees a run complete.
+  //
+  // A connect failure (refused, unreachable, timed out): a local-origin failure, and a 5xx
+  // and gateway failure too (Envoy's reading without split_external_local_origin_errors).
+  bool record_connect_failure(const OutlierDetectionConfig& od);
+  // A connect success ends the run of local-origin failures.
+  void record_connect_success() { local_failures_.store(0, std::memory_order_relaxed); }
+  // An upstream response's status: a 5xx continues the 5xx run (502/503/504 also the gateway
+  // run); anything else ends both.
+  bool record_response(int status, const OutlierDetectionConfig& od);
+  // Ejects until now + base_ejection_time x (times ejected, less one per `interval` spent
+  // un-ejected since the last ejection), capped by max_ejection_time. Returns that duration.
+  Duration eject(TimePoint now, const OutlierDetectionConfig& od);
+  uint32_t ejection_multiplier() const { return multiplier_.load(std::memory_order_relaxed); }
 
  private:
+  void end_runs();
+
   std::atomic<uint32_t> active_{0};
-  std::atomic<uint32_t> consecutive_failures_{0};
+  std::atomic<uint32_t> local_failures_{0};
+  std::atomic<uint32_t> consecutive_5xx_{0};
+  std::atomic<uint32_t> consecutive_gateway_{0};
+  std::atomic<uint32_t> multiplier_{0};    // Envoy's num_ejections, decayed per interval
   std::atomic<int64_t> ejected_until_{0};  // steady_clock ticks; not ejected before then
 };
 

@@ -30,31 +30,32 @@ struct Stat {
 };
 
 // The counters, each listed once: (member, Envoy's stat name).
-#define SM_CLUSTER_COUNTERS(X)                                            \
-  X(upstream_cx_total, "upstream_cx_total")                               \
-  X(upstream_cx_connect_fail, "upstream_cx_connect_fail")                 \
-  X(upstream_cx_connect_timeout, "upstream_cx_connect_timeout")           \
-  X(upstream_cx_overflow, "upstream_cx_overflow")                         \
-  X(upstream_cx_none_healthy, "upstream_cx_none_healthy")                 \
-  X(upstream_cx_max_requests, "upstream_cx_max_requests")                 \
-  X(upstream_cx_idle_timeout, "upstream_cx_idle_timeout")                 \
-  X(upstream_rq_total, "upstream_rq_total")                               \
-  X(upstream_rq_completed, "upstream_rq_completed")                       \
-  X(upstream_rq_1xx, "upstream_rq_1xx")                                   \
-  X(upstream_rq_2xx, "upstream_rq_2xx")                                   \
-  X(upstream_rq_3xx, "upstream_rq_3xx")                                   \
-  X(upstream_rq_4xx, "upstream_rq_4xx")                                   \
-  X(upstream_rq_5xx, "upstream_rq_5xx")                                   \
-  X(upstream_rq_timeout, "upstream_rq_timeout")                           \
-  X(upstream_rq_per_try_timeout, "upstream_rq_per_try_timeout")           \
-  X(upstream_rq_rx_reset, "upstream_rq_rx_reset")                         \
-  X(upstream_rq_pending_total, "upstream_rq_pending_total")               \
-  X(upstream_rq_pending_overflow, "upstream_rq_pending_overflow")         \
-  X(upstream_rq_retry, "upstream_rq_retry")                               \
-  X(upstream_rq_retry_success, "upstream_rq_retry_success")               \
-  X(upstream_rq_retry_overflow, "upstream_rq_retry_overflow")             \
-  X(upstream_rq_retry_limit_exceeded, "upstream_rq_retry_limit_exceeded") \
-  X(ejections_enforced_total, "outlier_detection.ejections_enforced_total")
+#define SM_CLUSTER_COUNTERS(X)                                              \
+  X(upstream_cx_total, "upstream_cx_total")                                 \
+  X(upstream_cx_connect_fail, "upstream_cx_connect_fail")                   \
+  X(upstream_cx_connect_timeout, "upstream_cx_connect_timeout")             \
+  X(upstream_cx_overflow, "upstream_cx_overflow")                           \
+  X(upstream_cx_none_healthy, "upstream_cx_none_healthy")                   \
+  X(upstream_cx_max_requests, "upstream_cx_max_requests")                   \
+  X(upstream_cx_idle_timeout, "upstream_cx_idle_timeout")                   \
+  X(upstream_rq_total, "upstream_rq_total")                                 \
+  X(upstream_rq_completed, "upstream_rq_completed")                         \
+  X(upstream_rq_1xx, "upstream_rq_1xx")                                     \
+  X(upstream_rq_2xx, "upstream_rq_2xx")                                     \
+  X(upstream_rq_3xx, "upstream_rq_3xx")                                     \
+  X(upstream_rq_4xx, "upstream_rq_4xx")                                     \
+  X(upstream_rq_5xx, "upstream_rq_5xx")                                     \
+  X(upstream_rq_timeout, "upstream_rq_timeout")                             \
+  X(upstream_rq_per_try_timeout, "upstream_rq_per_try_timeout")             \
+  X(upstream_rq_rx_reset, "upstream_rq_rx_reset")                           \
+  X(upstream_rq_pending_total, "upstream_rq_pending_total")                 \
+  X(upstream_rq_pending_overflow, "upstream_rq_pending_overflow")           \
+  X(upstream_rq_retry, "upstream_rq_retry")                                 \
+  X(upstream_rq_retry_success, "upstream_rq_retry_success")                 \
+  X(upstream_rq_retry_overflow, "upstream_rq_retry_overflow")               \
+  X(upstream_rq_retry_limit_exceeded, "upstream_rq_retry_limit_exceeded")   \
+  X(ejections_enforced_total, "outlier_detection.ejections_enforced_total") \
+  X(ejections_overflow, "outlier_detection.ejections_overflow")
 
 struct ClusterStats {
 #define SM_DECLARE_COUNTER(member, name) Counter member;

@@ -104,9 +104,9 @@ const json& as_array(const json& j, const std::string& path) {
 // ---- parsing ----
 
 HeaderMatcherConfig parse_header_matcher(const json& j, const std::string& path) {
-  Object o(
-      j, path,
-      {"name", "exact_match", "prefix_match", "suffix_match", "present_match", "invert_match"});
+  Object o(j, path,
+           {"name", "exact_match", "prefix_match", "suffix_match", "safe_regex_match",
+            "present_match", "invert_match"});
   HeaderMatcherConfig h;
   h.name = as_string(o.require("name"), o.field("name"));
   int kinds = 0;
@@ -125,29 +125,43 @@ HeaderMatcherConfig parse_header_matcher(const json& j, const std::string& path)
     h.value = as_string(*v, o.field("suffix_match"));
     ++kinds;
   }
+  if (const json* v = o.find("safe_regex_match")) {
+    h.kind = HeaderMatcherConfig::Kind::regex;
+    Object re(*v, o.field("safe_regex_match"), {"regex"});
+    h.value = as_string(re.require("regex"), re.field("regex"));
+    ++kinds;
+  }
   if (const json* v = o.find("present_match")) {
     h.kind = HeaderMatcherConfig::Kind::present;
     h.present = as_bool(*v, o.field("present_match"));
     ++kinds;
   }
   if (kinds > 1)
-    fail(path, "needs at most one of exact_match, prefix_match, suffix_match, present_match");
+    fail(path,
+         "needs at most one of exact_match, prefix_match, suffix_match, safe_regex_match, "
+         "present_match");
   if (const json* v = o.find("invert_match")) h.invert = as_bool(*v, o.field("invert_match"));
   return h;
 }
 
 RouteMatchConfig parse_match(const json& j, const std::string& path) {
-  Object o(j, path, {"prefix", "path", "case_sensitive", "headers"});
+  Object o(j, path, {"prefix", "path", "safe_regex", "case_sensitive", "headers"});
   RouteMatchConfig m;
   const json* prefix = o.find("prefix");
   const json* exact = o.find("path");
-  if ((prefix != nullptr) == (exact != nullptr)) fail(path, "needs exactly one of prefix, path");
+  const json* regex = o.find("safe_regex");
+  if ((prefix != nullptr) + (exact != nullptr) + (regex != nullptr) != 1)
+    fail(path, "needs exactly one of prefix, path, safe_regex");
   if (prefix) {
     m.kind = RouteMatchConfig::PathKind::prefix;
     m.value = as_string(*prefix, o.field("prefix"));
-  } else {
+  } else if (exact) {
     m.kind = RouteMatchConfig::PathKind::path;
     m.value = as_string(*exact, o.field("path"));
+  } else {
+    m.kind = RouteMatchConfig::PathKind::regex;
+    Object re(*regex, o.field("safe_regex"), {"regex"});
+    m.value = as_string(re.require("regex"), re.field("regex"));
   }
   if (const json* v = o.find("case_sensitive"))
     m.case_sensitive = as_bool(*v, o.field("case_sensitive"));
@@ -190,10 +204,38 @@ RetryPolicy parse_retry_policy(const json& j, const std::string& path) {
   return p;
 }
 
+double as_percent(const json& j, const std::string& path) {
+  double v = as_number(j, path);
+  if (!(v >= 0.0 && v <= 100.0)) fail(path, "must be 0..100");
+  return v;
+}
+
+FaultConfig parse_fault(const json& j, const std::string& path) {
+  Object o(j, path, {"delay", "abort"});
+  FaultConfig f;
+  if (const json* v = o.find("delay")) {
+    Object d(*v, o.field("delay"), {"fixed_delay", "percent"});
+    FaultConfig::Delay delay;
+    delay.fixed_delay = as_duration(d.require("fixed_delay"), d.field("fixed_delay"));
+    if (const json* p = d.find("percent")) delay.percent = as_percent(*p, d.field("percent"));
+    f.delay = delay;
+  }
+  if (const json* v = o.find("abort")) {
+    Object a(*v, o.field("abort"), {"http_status", "percent"});
+    FaultConfig::Abort abort;
+    abort.http_status =
+        static_cast<uint16_t>(as_uint(a.require("http_status"), a.field("http_status"), 200, 599));
+    if (const json* p = a.find("percent")) abort.percent = as_percent(*p, a.field("percent"));
+    f.abort = abort;
+  }
+  if (!f.delay && !f.abort) fail(path, "needs delay or abort");
+  return f;
+}
+
 RouteActionConfig parse_action(const json& j, const std::string& path) {
   Object o(j, path,
            {"cluster", "weighted_clusters", "timeout", "retry_policy", "prefix_rewrite",
-            "host_rewrite"});
+            "host_rewrite", "fault"});
   RouteActionConfig a;
   const json* cluster = o.find("cluster");
   const json* weighted = o.find("weighted_clusters");
@@ -220,6 +262,7 @@ RouteActionConfig parse_action(const json& j, const std::string& path) {
     a.prefix_rewrite = as_string(*v, o.field("prefix_rewrite"));
   if (const json* v = o.find("host_rewrite"))
     a.host_rewrite = as_string(*v, o.field("host_rewrite"));
+  if (const json* v = o.find("fault")) a.fault = parse_fault(*v, o.field("fault"));
   return a;
 }
 
@@ -268,7 +311,8 @@ LbPolicy parse_lb_policy(const json& j, const std::string& path) {
   std::string name = lower_copy(as_string(j, path));
   if (name == "round_robin") return LbPolicy::round_robin;
   if (name == "least_request") return LbPolicy::least_request;
-  fail(path, "'" + j.get<std::string>() + "': must be round_robin or least_request");
+  if (name == "random") return LbPolicy::random;
+  fail(path, "'" + j.get<std::string>() + "': must be round_robin, least_request or random");
 }
 
 ClusterConfig parse_cluster(const json& j, const std::string& path) {
@@ -310,7 +354,19 @@ ClusterConfig parse_cluster(const json& j, const std::string& path) {
   }
   if (const json* v = o.find("outlier_detection")) {
     Object od(*v, o.field("outlier_detection"),
-              {"consecutive_local_origin_failure", "base_ejection_time"});
+              {"consecutive_local_origin_failure", "consecutive_5xx", "consecutive_gateway_failure",
+               "interval", "base_ejection_time", "max_ejection_time", "max_ejection_percent"});
+    OutlierDetectionConfig& d = c.outlier_detection;
+    if (const json* x = od.find("consecutive_5xx"))
+      d.consecutive_5xx = as_u32(*x, od.field("consecutive_5xx"));
+    if (const json* x = od.find("consecutive_gateway_failure"))
+      d.consecutive_gateway_failure = as_u32(*x, od.field("consecutive_gateway_failure"));
+    if (const json* x = od.find("interval")) d.interval = as_duration(*x, od.field("interval"));
+    if (const json* x = od.find("max_ejection_time"))
+      d.max_ejection_time = as_duration(*x, od.field("max_ejection_time"));
+    if (const json* x = od.find("max_ejection_percent"))
+      d.max_ejection_percent =
+          static_cast<uint32_t>(as_uint(*x, od.field("max_ejection_percent"), 0, 100));
     if (const json* x = od.find("consecutive_local_origin_failure"))
       c.outlier_detection.consecutive_local_origin_failure =
           as_u32(*x, od.field("consecutive_local_origin_failure"));
@@ -329,7 +385,9 @@ ClusterConfig parse_cluster(const json& j, const std::string& path) {
 
 RouteConfig parse_root(const json& j) {
   if (!j.is_object()) throw ConfigError("route config: must be a JSON object");
-  Object o(j, "", {"virtual_hosts", "clusters"});
+  // "control_plane" is what /config_dump says about the table's sources (Consul, rules); it
+  // is information, not configuration, and is ignored here so a dump reads back.
+  Object o(j, "", {"virtual_hosts", "clusters", "control_plane"});
   RouteConfig config;
   if (const json* v = o.find("virtual_hosts")) {
     for (size_t i = 0; i < as_array(*v, "virtual_hosts").size(); ++i)
@@ -356,6 +414,9 @@ ojson dump_header_matcher(const HeaderMatcherConfig& h) {
       break;
     case HeaderMatcherConfig::Kind::suffix:
       j["suffix_match"] = h.value;
+      break;
+    case HeaderMatcherConfig::Kind::regex:
+      j["safe_regex_match"] = {{"regex", h.value}};
       break;
     case HeaderMatcherConfig::Kind::present:
       j["present_match"] = h.present;
@@ -386,7 +447,17 @@ ojson dump_route(const RouteEntryConfig& r) {
   ojson j;
   if (!r.name.empty()) j["name"] = r.name;
   ojson& m = j["match"];
-  m[r.match.kind == RouteMatchConfig::PathKind::prefix ? "prefix" : "path"] = r.match.value;
+  switch (r.match.kind) {
+    case RouteMatchConfig::PathKind::prefix:
+      m["prefix"] = r.match.value;
+      break;
+    case RouteMatchConfig::PathKind::path:
+      m["path"] = r.match.value;
+      break;
+    case RouteMatchConfig::PathKind::regex:
+      m["safe_regex"] = {{"regex", r.match.value}};
+      break;
+  }
   if (!r.match.case_sensitive) m["case_sensitive"] = false;
   if (!r.match.headers.empty()) {
     ojson& headers = m["headers"] = ojson::array();
@@ -405,6 +476,20 @@ ojson dump_route(const RouteEntryConfig& r) {
   if (a.retry_policy) act["retry_policy"] = dump_retry_policy(*a.retry_policy);
   if (a.prefix_rewrite) act["prefix_rewrite"] = *a.prefix_rewrite;
   if (a.host_rewrite) act["host_rewrite"] = *a.host_rewrite;
+  if (a.fault) {
+    const FaultConfig defaults_f{FaultConfig::Delay{}, FaultConfig::Abort{}};
+    ojson& f = act["fault"] = ojson::object();
+    if (a.fault->delay) {
+      f["delay"]["fixed_delay"] = format_duration(a.fault->delay->fixed_delay);
+      if (a.fault->delay->percent != defaults_f.delay->percent)
+        f["delay"]["percent"] = a.fault->delay->percent;
+    }
+    if (a.fault->abort) {
+      f["abort"]["http_status"] = a.fault->abort->http_status;
+      if (a.fault->abort->percent != defaults_f.abort->percent)
+        f["abort"]["percent"] = a.fault->abort->percent;
+    }
+  }
   return j;
 }
 
@@ -412,7 +497,17 @@ ojson dump_cluster(const ClusterConfig& c) {
   const ClusterConfig defaults;
   ojson j;
   j["name"] = c.name;
-  j["lb_policy"] = c.lb_policy == LbPolicy::round_robin ? "round_robin" : "least_request";
+  switch (c.lb_policy) {
+    case LbPolicy::round_robin:
+      j["lb_policy"] = "round_robin";
+      break;
+    case LbPolicy::least_request:
+      j["lb_policy"] = "least_request";
+      break;
+    case LbPolicy::random:
+      j["lb_policy"] = "random";
+      break;
+  }
   if (c.connect_timeout != defaults.connect_timeout)
     j["connect_timeout"] = format_duration(c.connect_timeout);
   ojson& endpoints = j["endpoints"] = ojson::array();
@@ -447,8 +542,17 @@ ojson dump_cluster(const ClusterConfig& c) {
   if (o.consecutive_local_origin_failure !=
       defaults.outlier_detection.consecutive_local_origin_failure)
     od["consecutive_local_origin_failure"] = o.consecutive_local_origin_failure;
-  if (o.base_ejection_time != defaults.outlier_detection.base_ejection_time)
+  const OutlierDetectionConfig& dod = defaults.outlier_detection;
+  if (o.consecutive_5xx != dod.consecutive_5xx) od["consecutive_5xx"] = o.consecutive_5xx;
+  if (o.consecutive_gateway_failure != dod.consecutive_gateway_failure)
+    od["consecutive_gateway_failure"] = o.consecutive_gateway_failure;
+  if (o.interval != dod.interval) od["interval"] = format_duration(o.interval);
+  if (o.base_ejection_time != dod.base_ejection_time)
     od["base_ejection_time"] = format_duration(o.base_ejection_time);
+  if (o.max_ejection_time != dod.max_ejection_time)
+    od["max_ejection_time"] = format_duration(o.max_ejection_time);
+  if (o.max_ejection_percent != dod.max_ejection_percent)
+    od["max_ejection_percent"] = o.max_ejection_percent;
   if (!od.empty()) j["outlier_detection"] = std::move(od);
   if (c.healthy_panic_threshold != defaults.healthy_panic_threshold)
     j["healthy_panic_threshold"] = c.healthy_panic_threshold;

@@ -42,6 +42,21 @@ std::optional<uint32_t> EndpointPicker::pick(const Cluster& c, TimePoint now, ui
   const Usable usable{c, now, panic};
   const bool least_request = c.config().lb_policy == LbPolicy::least_request;
 
+  if (c.config().lb_policy == LbPolicy::random) {
+    if (c.uniform_weights()) return usable.nth(static_cast<uint32_t>(random % usable_count));
+    // In proportion to weight: a point in the usable endpoints' total weight.
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; ++i)
+      if (usable(i)) total += c.endpoint(i).weight;
+    uint64_t point = random % total;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!usable(i)) continue;
+      if (point < c.endpoint(i).weight) return i;
+      point -= c.endpoint(i).weight;
+    }
+    return std::nullopt;  // unreachable: point < total
+  }
+
   if (c.uniform_weights()) {
     if (least_request) {
       uint32_t best = usable.nth(static_cast<uint32_t>(random % usable_count));

@@ -1,6 +1,7 @@
-// Endpoint choice within a cluster, per worker: round robin or least request (Envoy's
-// power-of-two-choices), skipping ejected endpoints, with Envoy's panic threshold and
-// endpoint weights. No sockets and no clock: "now" and randomness are passed in.
+// Endpoint choice within a cluster, per worker: round robin, least request (Envoy's
+// power-of-two-choices) or random (in proportion to weight), skipping ejected endpoints, with
+// Envoy's panic threshold and endpoint weights. No sockets and no clock: "now" and randomness are
+// passed in.
 #pragma once
 
 #include <cstdint>

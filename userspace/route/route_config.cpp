@@ -53,11 +53,44 @@ Status check_retry_policy(const RetryPolicy& p, const std::string& path) {
   return {};
 }
 
+Status check_regex(const std::string& pattern, const std::string& path) {
+  if (auto r = compile_regex(pattern, false); !r) return field_error(path, r.error().message());
+  return {};
+}
+
+bool percent_ok(double p) {
+  return p >= 0.0 && p <= 100.0;
+}
+
+Status check_fault(const FaultConfig& f, const std::string& path) {
+  if (!f.delay && !f.abort) return field_error(path, "needs delay or abort");
+  if (f.delay) {
+    if (f.delay->fixed_delay.count() < 0)
+      return field_error(path + ".delay.fixed_delay", "must not be negative");
+    if (!percent_ok(f.delay->percent))
+      return field_error(path + ".delay.percent", "must be 0..100");
+  }
+  if (f.abort) {
+    if (f.abort->http_status < 200 || f.abort->http_status > 599)
+      return field_error(path + ".abort.http_status", "must be 200..599");
+    if (!percent_ok(f.abort->percent))
+      return field_error(path + ".abort.percent", "must be 0..100");
+  }
+  return {};
+}
+
 Status check_route(const RouteEntryConfig& r, const std::string& path,
                    const std::unordered_set<std::string_view>& clusters) {
+  if (r.match.kind == RouteMatchConfig::PathKind::regex) {
+    if (Status s = check_regex(r.match.value, path + ".match.safe_regex"); !s) return s;
+  }
   for (size_t h = 0; h < r.match.headers.size(); ++h) {
-    if (r.match.headers[h].name.empty())
-      return field_error(at(path + ".match.headers", h) + ".name", "must not be empty");
+    const std::string hpath = at(path + ".match.headers", h);
+    if (r.match.headers[h].name.empty()) return field_error(hpath + ".name", "must not be empty");
+    if (r.match.headers[h].kind == HeaderMatcherConfig::Kind::regex) {
+      if (Status s = check_regex(r.match.headers[h].value, hpath + ".safe_regex_match"); !s)
+        return s;
+    }
   }
   const RouteActionConfig& a = r.action;
   const std::string apath = path + ".route";
@@ -79,6 +112,9 @@ Status check_route(const RouteEntryConfig& r, const std::string& path,
   if (a.retry_policy) {
     if (Status s = check_retry_policy(*a.retry_policy, apath + ".retry_policy"); !s) return s;
   }
+  if (a.fault) {
+    if (Status s = check_fault(*a.fault, apath + ".fault"); !s) return s;
+  }
   return {};
 }
 
@@ -93,6 +129,15 @@ Status check_cluster(const ClusterConfig& c, const std::string& path) {
     if (!(pct >= 0.0 && pct <= 100.0))
       return field_error(path + ".circuit_breakers.retry_budget.budget_percent", "must be 0..100");
   }
+  const OutlierDetectionConfig& od = c.outlier_detection;
+  const std::string opath = path + ".outlier_detection";
+  if (od.interval.count() <= 0) return field_error(opath + ".interval", "must be greater than 0s");
+  if (od.base_ejection_time.count() <= 0)
+    return field_error(opath + ".base_ejection_time", "must be greater than 0s");
+  if (od.max_ejection_time < od.base_ejection_time)
+    return field_error(opath + ".max_ejection_time", "must be >= base_ejection_time");
+  if (od.max_ejection_percent > 100)
+    return field_error(opath + ".max_ejection_percent", "must be 0..100");
   std::set<std::pair<IpAddr, uint16_t>> seen;
   for (size_t e = 0; e < c.endpoints.size(); ++e) {
     const EndpointConfig& ep = c.endpoints[e];
@@ -108,6 +153,16 @@ Status check_cluster(const ClusterConfig& c, const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::regex> compile_regex(const std::string& pattern, bool icase) {
+  try {
+    auto flags = std::regex::ECMAScript | std::regex::optimize;
+    if (icase) flags |= std::regex::icase;
+    return std::regex(pattern, flags);
+  } catch (const std::regex_error& e) {
+    return plain_error("invalid regex '" + pattern + "': " + e.what());
+  }
+}
 
 Status validate_route_config(const RouteConfig& config) {
   std::unordered_set<std::string_view> clusters;

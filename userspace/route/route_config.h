@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -16,21 +17,23 @@
 
 namespace sm::route {
 
-// Envoy's HeaderMatcher, limited to exact/prefix/suffix/present.
+// Envoy's HeaderMatcher, limited to exact/prefix/suffix/regex/present. A regex (Envoy's
+// safe_regex_match) must match the whole value; ECMAScript syntax, which covers the RE2
+// subset Istio rules use (no look-around, no back-references in RE2 either).
 struct HeaderMatcherConfig {
-  enum class Kind : uint8_t { exact, prefix, suffix, present };
+  enum class Kind : uint8_t { exact, prefix, suffix, regex, present };
   std::string name;  // compared case-insensitively; ":method", ":path", ":authority" work too
   Kind kind = Kind::present;  // Envoy: a matcher with no match field tests presence
-  std::string value;          // for exact/prefix/suffix
+  std::string value;          // for exact/prefix/suffix/regex
   bool present = true;        // present_match's value; false means "must be absent"
   bool invert = false;        // invert_match
   friend bool operator==(const HeaderMatcherConfig&, const HeaderMatcherConfig&) = default;
 };
 
 struct RouteMatchConfig {
-  enum class PathKind : uint8_t { prefix, path };
+  enum class PathKind : uint8_t { prefix, path, regex };
   PathKind kind = PathKind::prefix;
-  std::string value;                         // the prefix, or the exact path
+  std::string value;                         // the prefix, the exact path, or a whole-path regex
   bool case_sensitive = true;                // applies to the path only, as in Envoy
   std::vector<HeaderMatcherConfig> headers;  // all must match
   friend bool operator==(const RouteMatchConfig&, const RouteMatchConfig&) = default;
@@ -42,6 +45,25 @@ struct WeightedClusterConfig {
   friend bool operator==(const WeightedClusterConfig&, const WeightedClusterConfig&) = default;
 };
 
+// Fault injection (Envoy's HTTPFault, Istio's HTTPFaultInjection) for one route: delay the
+// request by `fixed_delay`, and/or answer `http_status` without contacting the upstream, each
+// for `percent` of requests, drawn independently (see fault.h).
+struct FaultConfig {
+  struct Delay {
+    Duration fixed_delay{0};
+    double percent = 100;  // 0..100
+    friend bool operator==(const Delay&, const Delay&) = default;
+  };
+  struct Abort {
+    uint16_t http_status = 503;  // 200..599
+    double percent = 100;
+    friend bool operator==(const Abort&, const Abort&) = default;
+  };
+  std::optional<Delay> delay;
+  std::optional<Abort> abort;
+  friend bool operator==(const FaultConfig&, const FaultConfig&) = default;
+};
+
 struct RouteActionConfig {
   std::string cluster;  // exactly one of cluster and weighted_clusters is set
   std::vector<WeightedClusterConfig> weighted_clusters;
@@ -49,6 +71,7 @@ struct RouteActionConfig {
   std::optional<RetryPolicy> retry_policy;      // absent: no retries
   std::optional<std::string> prefix_rewrite;    // swaps the matched prefix (or path)
   std::optional<std::string> host_rewrite;      // Host sent upstream (Envoy's host_rewrite_literal)
+  std::optional<FaultConfig> fault;             // absent: no fault injection
   friend bool operator==(const RouteActionConfig&, const RouteActionConfig&) = default;
 };
 
@@ -75,16 +98,26 @@ struct EndpointConfig {
   friend bool operator==(const EndpointConfig&, const EndpointConfig&) = default;
 };
 
-enum class LbPolicy : uint8_t { round_robin, least_request };
+enum class LbPolicy : uint8_t { round_robin, least_request, random };
 
-// A simplified Envoy outlier detector: `consecutive_local_origin_failure` connect failures in a
-// row (no success between) eject the endpoint for `base_ejection_time`; it then comes back on
-// its own. Unlike Envoy the time does not grow with repeated ejections, there is no
-// max_ejection_percent, and it is on by default (we have no active health checks); 0 turns it
-// off. The cluster's healthy_panic_threshold keeps a mostly-ejected cluster usable.
+// Envoy's outlier detector, driven by what the proxy sees (no active health checks):
+//   - consecutive_local_origin_failure connect failures in a row (on by default, 5);
+//   - consecutive_5xx responses that are 5xx, or connect failures (Envoy's default reading,
+//     split_external_local_origin_errors false); 0: off (Istio's consecutive5xxErrors);
+//   - consecutive_gateway_failure: 502/503/504 or connect failures; 0: off.
+// An ejection lasts base_ejection_time x the number of times the endpoint was ejected (capped
+// by max_ejection_time); each `interval` the endpoint spends un-ejected takes one off that
+// count, as Envoy's interval timer does. At most max_ejection_percent of the cluster is ejected
+// at once (but always one endpoint, as Envoy). Unlike Envoy the default is 100 percent: the
+// cluster's healthy_panic_threshold keeps a mostly-ejected cluster usable.
 struct OutlierDetectionConfig {
   uint32_t consecutive_local_origin_failure = 5;
+  uint32_t consecutive_5xx = 0;
+  uint32_t consecutive_gateway_failure = 0;
+  Duration interval = std::chrono::seconds(10);
   Duration base_ejection_time = std::chrono::seconds(30);
+  Duration max_ejection_time = std::chrono::seconds(300);
+  uint32_t max_ejection_percent = 100;
   friend bool operator==(const OutlierDetectionConfig&, const OutlierDetectionConfig&) = default;
 };
 
@@ -114,5 +147,8 @@ struct RouteConfig {
 // references, weights, ranges. Errors name the field path, e.g.
 // "virtual_hosts[0].routes[1].route.cluster: unknown cluster 'outbound|9080||nope'".
 Status validate_route_config(const RouteConfig& config);
+
+// The one way a config's regex becomes a matcher (validation and matching agree on it).
+Result<std::regex> compile_regex(const std::string& pattern, bool icase);
 
 }  // namespace sm::route

@@ -25,6 +25,20 @@ class JoinedValue {
 
   bool present() const { return count_ > 0; }
   size_t size() const { return size_; }
+  // The joined value as one string (regex matching needs it contiguous).
+  std::string joined() const {
+    if (count_ == 1) return std::string(first_);
+    std::string out;
+    out.reserve(size_);
+    bool first = true;
+    for (const http::Header& h : all_) {
+      if (!http::ascii::iequals(h.name, name_)) continue;
+      if (!first) out += ',';
+      first = false;
+      out.append(h.value);
+    }
+    return out;
+  }
 
   // Whether the joined value holds `pat` at offset `pos`.
   bool equal_at(size_t pos, std::string_view pat) const {
@@ -68,9 +82,13 @@ class JoinedValue {
 }  // namespace
 
 RouteMatcher::RouteMatcher(const RouteMatchConfig& config) : config_(&config) {
+  // validate_route_config compiled every regex already, so these cannot fail here.
+  if (config.kind == RouteMatchConfig::PathKind::regex)
+    path_re_ = *compile_regex(config.value, !config.case_sensitive);
   headers_.reserve(config.headers.size());
   for (const HeaderMatcherConfig& h : config.headers) {
-    Header compiled{lower_copy(h.name), Source::header, &h};
+    Header compiled{lower_copy(h.name), Source::header, &h, std::nullopt};
+    if (h.kind == HeaderMatcherConfig::Kind::regex) compiled.re = *compile_regex(h.value, false);
     if (compiled.lname == ":authority") compiled.source = Source::authority;
     if (compiled.lname == ":path") compiled.source = Source::path;
     if (compiled.lname == ":method") compiled.source = Source::method;
@@ -87,6 +105,7 @@ bool RouteMatcher::matches(const RequestView& req) const {
 bool RouteMatcher::path_matches(std::string_view path) const {
   path = path.substr(0, path.find_first_of("?#"));
   const std::string& want = config_->value;
+  if (path_re_) return std::regex_match(path.begin(), path.end(), *path_re_);
   if (config_->kind == RouteMatchConfig::PathKind::prefix)
     return config_->case_sensitive ? path.starts_with(want) : istarts_with(path, want);
   return config_->case_sensitive ? path == want : http::ascii::iequals(path, want);
@@ -125,6 +144,11 @@ bool RouteMatcher::header_matches(const Header& h, const RequestView& req) {
       match =
           value.size() >= m.value.size() && value.equal_at(value.size() - m.value.size(), m.value);
       break;
+    case Kind::regex: {
+      const std::string v = value.joined();
+      match = std::regex_match(v, *h.re);
+      break;
+    }
     case Kind::present:
       match = m.present;
       break;

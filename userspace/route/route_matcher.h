@@ -2,6 +2,8 @@
 // Envoy's semantics. Works on views into the parser's buffer and never allocates.
 #pragma once
 
+#include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,8 +23,9 @@ struct RequestView {
 };
 
 // A RouteMatchConfig prepared once at snapshot build (header names lowercased, pseudo-headers
-// resolved). Path matching, as Envoy: query string and fragment are ignored, prefix and path
-// compare case-insensitively when case_sensitive is false.
+// resolved, regexes compiled). Path matching, as Envoy: query string and fragment are ignored,
+// prefix, path and regex compare case-insensitively when case_sensitive is false; a regex must
+// match the whole path (or the whole header value).
 //
 // Header matchers, as Envoy's HeaderUtility::matchHeaders: repeated headers are matched as
 // one value joined with ","; an absent header matches only present_match:false (or, inverted,
@@ -41,12 +44,14 @@ class RouteMatcher {
     std::string lname;  // lowercased name
     Source source;
     const HeaderMatcherConfig* config;
+    std::optional<std::regex> re;  // Kind::regex
   };
 
   bool path_matches(std::string_view path) const;
   static bool header_matches(const Header& h, const RequestView& req);
 
   const RouteMatchConfig* config_;
+  std::optional<std::regex> path_re_;  // PathKind::regex
   std::vector<Header> headers_;
 };
 

@@ -32,9 +32,12 @@ const Cluster& Route::pick_cluster(uint64_t random) const {
 
 std::string Route::rewrite_path(std::string_view path) const {
   if (!config_->action.prefix_rewrite) return std::string(path);
-  // The match compared exactly config.match.value's length of the path (the query is never
-  // part of a match), so that many characters are the matched part.
-  const size_t matched = std::min(config_->match.value.size(), path.size());
+  // A prefix or path match compared exactly config.match.value's length of the path (the
+  // query is never part of a match), so that many characters are the matched part; a regex
+  // matched the whole path, as Istio's rewrite.uri replaces it for a regex match.
+  const size_t matched = config_->match.kind == RouteMatchConfig::PathKind::regex
+                             ? std::min(path.find_first_of("?#"), path.size())
+                             : std::min(config_->match.value.size(), path.size());
   std::string out = *config_->action.prefix_rewrite;
   out.append(path.substr(matched));
   return out;

@@ -38,6 +38,9 @@ class Route {
   const RetryPolicy* retry_policy() const {
     return config_->action.retry_policy ? &*config_->action.retry_policy : nullptr;
   }
+  const FaultConfig* fault() const {
+    return config_->action.fault ? &*config_->action.fault : nullptr;
+  }
   const std::string* host_rewrite() const {
     return config_->action.host_rewrite ? &*config_->action.host_rewrite : nullptr;
   }

@@ -27,7 +27,8 @@ TEST_P(RouteConfigRoundTrip, ParseDumpParseIsEqualAndTheDumpIsStable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RouteConfigRoundTrip,
-                         ::testing::Values("minimal.json", "bookinfo.json", "features.json"),
+                         ::testing::Values("minimal.json", "bookinfo.json", "features.json",
+                                           "control_features.json"),
                          [](const auto& p) {
                            std::string n = p.param;
                            return n.substr(0, n.find('.'));
@@ -153,6 +154,33 @@ TEST(RouteConfigJson, UnknownTopLevelField) {
   EXPECT_EQ(c.error().message(), "listeners: unknown field");
 }
 
+TEST(RouteConfigJson, ControlPlaneFeatures) {
+  RouteConfig c = load_fixture("control_features.json");
+  const RouteEntryConfig& r = c.virtual_hosts[0].routes[0];
+  EXPECT_EQ(r.match.kind, RouteMatchConfig::PathKind::regex);
+  EXPECT_EQ(r.match.value, "/ratings/[0-9]+");
+  EXPECT_EQ(r.match.headers[0].kind, HeaderMatcherConfig::Kind::regex);
+  ASSERT_TRUE(r.action.fault && r.action.fault->delay && r.action.fault->abort);
+  EXPECT_EQ(r.action.fault->delay->fixed_delay, std::chrono::seconds(7));
+  EXPECT_EQ(r.action.fault->delay->percent, 10.5);
+  EXPECT_EQ(r.action.fault->abort->http_status, 500);
+  EXPECT_EQ(r.action.fault->abort->percent, 100.0);  // default: every request
+  const ClusterConfig& cl = c.clusters[0];
+  EXPECT_EQ(cl.lb_policy, LbPolicy::random);
+  EXPECT_EQ(cl.outlier_detection.consecutive_5xx, 5u);
+  EXPECT_EQ(cl.outlier_detection.consecutive_gateway_failure, 3u);
+  EXPECT_EQ(cl.outlier_detection.interval, std::chrono::seconds(1));
+  EXPECT_EQ(cl.outlier_detection.max_ejection_time, std::chrono::seconds(60));
+  EXPECT_EQ(cl.outlier_detection.max_ejection_percent, 10u);
+}
+
+TEST(RouteConfigJson, ControlPlaneSectionOfADumpIsIgnoredOnLoad) {
+  auto c = parse_route_config(
+      R"({"clusters": [], "control_plane": {"source": "consul", "unsupported": ["x"]}})");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(*c, RouteConfig{});
+}
+
 TEST(RouteConfigJson, EmptyTableIsValid) {
   auto c = parse_route_config("{}");
   ASSERT_TRUE(c.ok()) << c.error().message();
@@ -219,7 +247,7 @@ const ErrorCase kErrors[] = {
     {"TwoHeaderMatchKinds", "/virtual_hosts/0/routes/0/match/headers",
      R"([{"name": "end-user", "exact_match": "jason", "prefix_match": "j"}])",
      "virtual_hosts[0].routes[0].match.headers[0]: needs at most one of exact_match, "
-     "prefix_match, suffix_match, present_match"},
+     "prefix_match, suffix_match, safe_regex_match, present_match"},
     {"ActionWithoutTarget", "/virtual_hosts/0/routes/0/route", R"({"timeout": "1s"})",
      "virtual_hosts[0].routes[0].route: needs exactly one of cluster, weighted_clusters"},
     {"PortTooBig", "/clusters/1/endpoints/0/port", "70000",
@@ -287,8 +315,25 @@ const ErrorCase kErrors[] = {
      R"({"retry_back_off": {"base_interval": "1s", "max_interval": "0.5s"}})",
      "virtual_hosts[0].routes[0].route.retry_policy.retry_back_off.max_interval: must be >= "
      "base_interval"},
-    {"BadLbPolicy", "/clusters/0/lb_policy", R"("random")",
-     "clusters[0].lb_policy: 'random': must be round_robin or least_request"},
+    {"BadPathRegex", "/virtual_hosts/0/routes/0/match", R"({"safe_regex": {"regex": "(/v2"}})",
+     "virtual_hosts[0].routes[0].match.safe_regex: invalid regex '(/v2'"},
+    {"BadHeaderRegex", "/virtual_hosts/0/routes/0/match/headers",
+     R"([{"name": "end-user", "safe_regex_match": {"regex": "[a-"}}])",
+     "virtual_hosts[0].routes[0].match.headers[0].safe_regex_match: invalid regex '[a-'"},
+    {"FaultPercentOver100", "/virtual_hosts/0/routes/0/route/fault",
+     R"({"delay": {"fixed_delay": "1s", "percent": 100.5}})",
+     "virtual_hosts[0].routes[0].route.fault.delay.percent: must be 0..100"},
+    {"FaultAbortStatus", "/virtual_hosts/0/routes/0/route/fault",
+     R"({"abort": {"http_status": 99}})",
+     "virtual_hosts[0].routes[0].route.fault.abort.http_status: must be 200..599"},
+    {"EmptyFault", "/virtual_hosts/0/routes/0/route/fault", "{}",
+     "virtual_hosts[0].routes[0].route.fault: needs delay or abort"},
+    {"MaxEjectionPercent", "/clusters/0/outlier_detection", R"({"max_ejection_percent": 101})",
+     "clusters[0].outlier_detection.max_ejection_percent: must be 0..100"},
+    {"MaxEjectionTimeBelowBase", "/clusters/0/outlier_detection", R"({"max_ejection_time": "1s"})",
+     "clusters[0].outlier_detection.max_ejection_time: must be >= base_ejection_time"},
+    {"BadLbPolicy", "/clusters/0/lb_policy", R"("maglev")",
+     "clusters[0].lb_policy: 'maglev': must be round_robin, least_request or random"},
     {"PanicThresholdOutOfRange", "/clusters/0/healthy_panic_threshold", "101",
      "clusters[0].healthy_panic_threshold: must be 0..100"},
     {"BudgetPercentOutOfRange", "/clusters/0/circuit_breakers",

@@ -40,6 +40,39 @@ bool matches(const RouteMatchConfig& config, const Req& req) {
   return RouteMatcher(config).matches(req.view());
 }
 
+RouteMatchConfig regex_path(std::string re, bool case_sensitive = true) {
+  return {RouteMatchConfig::PathKind::regex, std::move(re), case_sensitive, {}};
+}
+
+TEST(RouteMatcher, RegexMatchesTheWholePathWithoutQuery) {
+  auto m = regex_path("/reviews/[0-9]+");
+  EXPECT_TRUE(matches(m, {"/reviews/12"}));
+  EXPECT_TRUE(matches(m, {"/reviews/12?x=1"}));
+  EXPECT_FALSE(matches(m, {"/reviews/12/x"}));  // whole path, not a search
+  EXPECT_FALSE(matches(m, {"/v1/reviews/12"}));
+  EXPECT_FALSE(matches(m, {"/REVIEWS/12"}));
+  EXPECT_TRUE(matches(regex_path("/reviews/[0-9]+", false), {"/REVIEWS/12"}));
+}
+
+TEST(RouteMatcher, RegexHeaderMatchesTheWholeJoinedValue) {
+  auto m = prefix("/", {header("end-user", Kind::regex, "ja.*n")});
+  EXPECT_TRUE(matches(m, {"/", {{"End-User", "jason"}}}));
+  EXPECT_FALSE(matches(m, {"/", {{"end-user", "jasonx"}}}));
+  EXPECT_FALSE(matches(m, {"/"}));  // absent
+  // Repeated headers are matched joined with ",", as Envoy does.
+  auto joined = prefix("/", {header("x-a", Kind::regex, "1,2")});
+  EXPECT_TRUE(matches(joined, {"/", {{"x-a", "1"}, {"x-b", "z"}, {"x-a", "2"}}}));
+  auto inverted = prefix("/", {header("end-user", Kind::regex, "ja.*n", true)});
+  EXPECT_TRUE(matches(inverted, {"/", {{"end-user", "mary"}}}));
+  EXPECT_FALSE(matches(inverted, {"/", {{"end-user", "jason"}}}));
+}
+
+TEST(RouteMatcher, MethodRegexThroughThePseudoHeader) {
+  auto m = prefix("/", {header(":method", Kind::regex, "GET|HEAD")});
+  EXPECT_TRUE(matches(m, {"/", {}, "a", "HEAD"}));
+  EXPECT_FALSE(matches(m, {"/", {}, "a", "POST"}));
+}
+
 TEST(RouteMatcher, PrefixIgnoresQueryAndFragment) {
   auto m = prefix("/api");
   EXPECT_TRUE(matches(m, {"/api"}));
