@@ -6,10 +6,12 @@
 //                                  2: usage or the validator itself is not installed
 //
 // Every document must have apiVersion, kind and metadata.name, parse as YAML without
-// warnings (duplicate keys are errors), and pass the schema of its kind. Unknown kinds or
-// API versions are errors: a manifest for an API this Kubernetes does not serve is broken.
+// warnings (duplicate keys are errors), pass the schema of its kind and have no unknown
+// fields (unknown_fields.mjs). Unknown kinds or API versions are errors: a manifest for an
+// API this Kubernetes does not serve is broken.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
+import { unknownFields } from "./unknown_fields.mjs";
 
 // apiVersion "apps/v1" -> module "kubernetes-models/apps/v1/<Kind>"; core "v1" -> "v1/<Kind>".
 function modulePath(apiVersion, kind) {
@@ -42,13 +44,15 @@ async function checkDocument(file, index, doc) {
   // Only top-level resources carry apiVersion/kind (DaemonSetSpec is not a resource).
   if (typeof Model !== "function" || Model.apiVersion !== apiVersion || Model.kind !== kind)
     return [`${label}: no schema for apiVersion ${apiVersion}, kind ${kind} in Kubernetes v1.36`];
+  const errors = [];
   try {
     // The constructor copies the document; validate() throws with every schema error.
     new Model(doc).validate();
   } catch (e) {
-    return e.message.split(", ").map((m) => `${label}: ${m.replace(/^data\//, "")}`);
+    errors.push(...e.message.split(", ").map((m) => m.replace(/^data\//, "")));
   }
-  return [];
+  errors.push(...unknownFields(doc, apiVersion, kind));
+  return errors.map((e) => `${label}: ${e}`);
 }
 
 async function checkFile(file) {

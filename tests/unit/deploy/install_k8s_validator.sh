@@ -12,7 +12,7 @@ for tool in node npm; do
   fi
 done
 mkdir -p "$dest"
-cp "$src/validate.mjs" "$dest/validate.mjs"
+cp "$src"/*.mjs "$dest/"
 if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/package-lock.json"; then
   echo "validator already installed in $dest"
   exit 0

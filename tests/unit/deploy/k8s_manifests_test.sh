@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every manifest under deploy/kubernetes validates against the Kubernetes v1.36 API
 # schemas, and the validator rejects broken copies of them (wrong types, values outside
-# an enum, a missing required field, an API version Kubernetes does not serve, a
-# duplicate YAML key, a non-string ConfigMap value), naming the field. No cluster is used.
+# an enum, a missing required field, unknown fields, an API version Kubernetes does not
+# serve, a duplicate YAML key, a non-string ConfigMap value), naming the field. No
+# cluster is used.
 #   k8s_manifests_test.sh SOURCE_DIR VALIDATOR_DIR
 set -uo pipefail
 src=$1 validator=$2/validate.mjs
@@ -59,6 +60,12 @@ broken port-string "$k8s/examples/sidecar.yaml" 's/containerPort: 15001/containe
   'initContainers/0/ports/0/containerPort must be integer'
 broken configmap-int "$k8s/configmap.yaml" 's/SM_OUTBOUND_PORT: "15001"/SM_OUTBOUND_PORT: 15001/' \
   'data/SM_OUTBOUND_PORT must be string'
+broken unknown-podspec-field "$ds" 's/hostPID: true/hostPid: true/' \
+  'spec/template/spec/hostPid: unknown field "hostPid"'
+broken unknown-nested-field "$ds" 's/mountPropagation: Bidirectional/mountPropogation: Bidirectional/' \
+  'volumeMounts/0/mountPropogation: unknown field "mountPropogation"'
+broken unknown-probe-field "$k8s/examples/sidecar.yaml" 's#path: /ready#pathh: /ready#' \
+  'readinessProbe/httpGet/pathh: unknown field "pathh"'
 broken rbac-no-roleref "$k8s/rbac.yaml" 's/^roleRef:$/roleReference:/' \
   'must have required property roleRef'
 
