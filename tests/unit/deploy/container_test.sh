@@ -6,7 +6,9 @@
 #           and pin dir, reports them in `status`, and uninstalls leaving no pin behind;
 #           the DaemonSet's readiness and liveness commands pass and fail on the status
 #           file as documented.
-# Containers are named sm-deploy-*, run with --rm and are removed on any exit.
+# Containers are named sm-deploy-*, run with --rm and are removed on any exit. None uses
+# podman's default bridge network (its 10.88.0.0/16 is outside the test ranges): each runs
+# with --network none or the host's network.
 #   container_test.sh proxy|loader SOURCE_DIR
 set -uo pipefail
 mode=$1 src=$2
@@ -80,7 +82,7 @@ loader)
       "$src/deploy/kubernetes/daemonset.yaml" | sed "s/^'\(.*\)'$/\1/"
   }
   ready=$(probe readinessProbe) live=$(probe livenessProbe)
-  [ -n "$ready" ] && [ -n "$live" ] || fail "probe commands not found in daemonset.yaml"
+  if [ -z "$ready" ] || [ -z "$live" ]; then fail "probe commands not found in daemonset.yaml"; fi
   check() { # check WANT_RC SETUP PROBE
     local got
     "${run[@]}" --name "$name" --network none --entrypoint /bin/sh "$image" \
