@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The images run under podman (runc; crun refuses this host's hybrid cgroup layout):
-#   proxy:  `sockmesh-proxy --help` in localhost/sockmesh-proxy:dev exits 0, as uid 1337.
+#   proxy:  `sockmesh-proxy --help` in localhost/sockmesh-proxy:dev exits 0; the image,
+#           run as the sidecar example runs it, serves GET /ready 200 as uid 1337.
 #   loader: localhost/sockmesh-loader:dev run as the DaemonSet runs it (privileged, host
 #           PID and network, the host's bpffs and cgroup tree) installs into an sm-* cgroup
 #           and pin dir, reports them in `status`, and uninstalls leaving no pin behind;
@@ -57,6 +58,28 @@ proxy)
   grep -q '^usage: sockmesh-proxy' <<<"$out" || fail "no usage text from --help: $out"
   user=$(podman image inspect --format '{{.Config.User}}' "$image")
   [ "$user" = 1337:1337 ] || fail "$image runs as '$user', want 1337:1337"
+
+  # As examples/sidecar.yaml runs it: read-only root, no capabilities, no seccomp filter
+  # (the default profiles block io_uring). Its admin API answers /ready in its netns.
+  if ! "${run[@]}" -d --name "$name" --network none --read-only --cap-drop ALL \
+    --security-opt no-new-privileges --security-opt seccomp=unconfined "$image" \
+    --workers 1 >/dev/null; then
+    fail "the proxy container did not start"
+  else
+    pid=$(podman inspect --format '{{.State.Pid}}' "$name")
+    uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "/proc/$pid/status")
+    [ "$uids" = "1337 1337 1337 1337" ] || fail "the proxy runs with uids '$uids', want 1337"
+    ready=""
+    for _ in $(seq 50); do
+      ready=$(nsenter -t "$pid" -n bash -c 'exec 3<>/dev/tcp/127.0.0.1/15000 &&
+        printf "GET /ready HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n" >&3 &&
+        cat <&3' 2>/dev/null | head -n 1 | tr -d '\r')
+      [[ $ready == "HTTP/1.1 200"* ]] && break
+      sleep 0.1
+    done
+    [[ $ready == "HTTP/1.1 200"* ]] || fail "GET /ready in the container answered '$ready', want 200:
+$(podman logs "$name" 2>&1 | tail -n 5)"
+  fi
   ;;
 loader)
   root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
@@ -64,8 +87,11 @@ loader)
   cgroup=$root/sm-deploy-$$
   pins=/sys/fs/bpf/sm-deploy-$$
   mkdir "$cgroup" || { echo "FAIL: mkdir $cgroup"; exit 1; }
+  # As daemonset.yaml: read-only root with an in-memory /run/sockmesh, bpffs shared
+  # (Bidirectional), the host's cgroup tree as a slave mount (HostToContainer).
   ds=("${run[@]}" --name "$name" --privileged --pid=host --network=host
-    -v /sys/fs/bpf:/sys/fs/bpf -v /sys/fs/cgroup:/sys/fs/cgroup "$image")
+    --read-only --tmpfs /run/sockmesh
+    -v /sys/fs/bpf:/sys/fs/bpf:rshared -v /sys/fs/cgroup:/sys/fs/cgroup:rslave "$image")
   out=$("${ds[@]}" install --cgroup "$cgroup" --pin-dir "$pins" 2>&1) || fail "install: $out"
   for link in connect4 getsockopt sockops; do
     [ -e "$pins/links/$link" ] || fail "no pinned link $pins/links/$link after install"
