@@ -21,9 +21,9 @@ With --token every request must carry it (X-Consul-Token header or ?token=), els
 Controls for tests, outside Consul's API (POST):
   /_double/reset_index    the raft index goes backwards (as after a snapshot restore, which
                           also wakes every blocked query: Consul closes its abandon channel)
-  /_double/fail?status=500[&count=N]   answer API requests with that status (N times, or
-                          until cleared)
-  /_double/hang           hold API requests unanswered until cleared
+  /_double/fail?status=500[&count=N]   answer API reads (GET) with that status (N times,
+                          or until cleared); writes still land
+  /_double/hang           hold API reads (GET) unanswered until cleared
   /_double/clear          end fail and hang
   /_double/bulk           JSON list of catalog registrations in one write (benchmarks)
   GET /_double/stats      request counts, blocked queries, the raft index
@@ -376,10 +376,12 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith("/_double/"):
                 return self.control(method, path[len("/_double/"):], query)
             c = self.controls
-            while c.hang.is_set():
+            while c.hang.is_set() and method == "GET":
                 time.sleep(0.05)
             with c.lock:
-                status = c.fail_status
+                # Reads fail; writes (registrations, KV puts) still land, so a test can change
+                # the catalog while its watcher sees errors.
+                status = c.fail_status if method == "GET" else 0
                 if status and c.fail_count > 0:
                     c.fail_count -= 1
                     if c.fail_count == 0:
@@ -551,6 +553,12 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 4096
+
+    def handle_error(self, request, client_address):
+        # A client that went away (a watcher giving up on a hung query) is not an error.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self):
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -54,7 +54,7 @@ Result<ConsulAddress> parse_consul_address(std::string_view text, std::string_vi
     if (static_cast<unsigned char>(c) <= ' ' || c == '@') return bad("invalid host");
   if (!port.empty()) {
     auto p = parse_port(port, f);
-    if (!p) return p.error();
+    if (!p) return bad("port must be 1..65535");
     a.port = *p;
   }
   return a;

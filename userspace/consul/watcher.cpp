@@ -170,7 +170,8 @@ void ConsulWatcher::send_more(Watch& w, TimePoint now) {
   }
   w.phase = Phase::receiving;
   // Consul answers within wait + wait/16 (its jitter); allow a margin for a busy server.
-  w.due = now + options_.wait + options_.wait / 16 + std::chrono::seconds(5);
+  const Duration blocking = w.index.next() != 0 ? options_.wait + options_.wait / 16 : Duration(0);
+  w.due = now + blocking + options_.answer_margin;
   set_events(w, EPOLLIN | EPOLLRDHUP);
 }
 

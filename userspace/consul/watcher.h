@@ -22,6 +22,9 @@ namespace sm::consul {
 
 struct WatchOptions {
   Duration wait = std::chrono::seconds(60);  // `wait` of each blocking query
+  // How long past wait + wait/16 (Consul's jitter) an answer may take before the query is
+  // taken as hung and retried on a new connection.
+  Duration answer_margin = std::chrono::seconds(5);
   Duration connect_timeout = std::chrono::seconds(2);
   Duration backoff_base = std::chrono::milliseconds(100);
   Duration backoff_max = std::chrono::seconds(5);
