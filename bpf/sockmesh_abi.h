@@ -14,12 +14,13 @@
 /* Map names (pinned as <pin-dir>/maps/<name>); at most 15 characters. */
 #define SM_MAP_NETNS "sm_netns_v1"     /* netns cookie -> struct sm_workload */
 #define SM_MAP_PORT "sm_port_v1"       /* struct sm_port_key -> __u8 (excluded ports) */
-#define SM_MAP_CIDR "sm_cidr_v1"       /* LPM struct sm_cidr_key -> __u8 (CIDR rules) */
-#define SM_MAP_ORIGDST "sm_origdst_v1" /* struct sm_tuple -> struct sm_origdst (in flight) */
-#define SM_MAP_SK "sm_sk_v1"           /* socket storage: struct sm_sk_state */
-#define SM_MAP_LISTEN "sm_listen_v1"   /* sockhash: netns cookie -> inbound listener */
-#define SM_MAP_SOCK "sm_sock_v1"       /* sockhash: struct sm_tuple -> socket (splice) */
-#define SM_MAP_STATS "sm_stats_v1"     /* per-CPU array[1] of struct sm_stats */
+#define SM_MAP_CIDR "sm_cidr_v2"       /* LPM struct sm_cidr_key -> __u8 (CIDR rules) */
+#define SM_MAP_ADDR "sm_addr_v1"       /* struct sm_addr -> netns cookie (who owns an address) */
+#define SM_MAP_ORIGDST "sm_origdst_v2" /* struct sm_tuple -> struct sm_origdst (in flight) */
+#define SM_MAP_SK "sm_sk_v2"           /* socket storage: struct sm_sk_state */
+#define SM_MAP_LISTEN "sm_listen_v2"   /* sockhash: struct sm_listen_key -> inbound listener */
+#define SM_MAP_SOCK "sm_sock_v2"       /* sockhash: struct sm_tuple -> socket (splice) */
+#define SM_MAP_STATS "sm_stats_v2"     /* per-CPU array[1] of struct sm_stats */
 #define SM_MAP_CONFIG "sm_config_v1"   /* array[1] of struct sm_config */
 
 #define SM_SOL_IP 0
@@ -43,9 +44,11 @@
 #define SM_MAX_CIDR_RULES 16384
 #define SM_MAX_INFLIGHT 65536
 #define SM_MAX_SPLICED 131072
+#define SM_MAX_ADDRS 16384
 
 /* struct sm_workload.flags */
 #define SM_WL_INCLUDE_CIDRS 0x1 /* only destinations inside an include CIDR are redirected */
+#define SM_WL_SPLICE_APP 0x2    /* enroll --splice-app: the app's own sockets may be spliced */
 
 /* Settings of one enrolled network namespace (a pod). */
 struct sm_workload {
@@ -68,33 +71,41 @@ struct sm_port_key {
   __u8 pad[5];
 };
 
+/* An IPv4 or IPv6 address, network order. IPv4 is held v4-mapped (::ffff:a.b.c.d), as
+ * the kernel shows it to AF_INET6 sockets, so both families share every key. */
+struct sm_addr {
+  __u32 be32[4];
+};
+
 #define SM_CIDR_EXCLUDE 1
 #define SM_CIDR_INCLUDE 2
 /* LPM trie key: kind and netns cookie are always matched in full (96 bits), so
- * prefixlen = SM_CIDR_FIXED_BITS + the CIDR's prefix length. */
+ * prefixlen = SM_CIDR_FIXED_BITS + the CIDR's prefix length in the 128-bit v4-mapped
+ * form (an IPv4 /24 is 96 + 96 + 24). */
 #define SM_CIDR_FIXED_BITS 96
 struct sm_cidr_key {
   __u32 prefixlen;
   __u32 kind; /* SM_CIDR_* */
   __u64 netns_cookie;
-  __u32 addr_be;
-  __u32 pad; /* never covered by prefixlen */
+  struct sm_addr addr;
 };
 
 /* A TCP connection as seen from one of its sockets. netns_cookie is set only for
- * loopback tuples (127.0.0.0/8), which repeat in every network namespace; other
- * addresses are unique on the host, so sockets in two namespaces can find each other. */
+ * loopback tuples (127.0.0.0/8, ::1), which repeat in every network namespace; other
+ * addresses are unique on the host (sm_addr_v1 says which netns owns each, and only the
+ * owner may insert a key with it as the local address), so sockets in two namespaces can
+ * find each other and no namespace can pose as another. */
 struct sm_tuple {
   __u64 netns_cookie;
-  __u32 local_addr_be;
-  __u32 remote_addr_be;
+  struct sm_addr local;
+  struct sm_addr remote;
   __u16 local_port;
   __u16 remote_port;
   __u32 pad;
 };
 
 struct sm_origdst {
-  __u32 addr_be;
+  struct sm_addr addr;
   __u16 port_be;
   __u16 pad;
 };
@@ -102,11 +113,22 @@ struct sm_origdst {
 /* struct sm_sk_state.flags */
 #define SM_SK_REDIRECTED 0x1 /* client socket whose connect was rewritten to the sidecar */
 #define SM_SK_ORIGDST 0x2    /* socket accepted by the sidecar: answers SO_ORIGINAL_DST */
+#define SM_SK_SPLICE_SAFE                                        \
+  0x4 /* its owner declared it (SM_SO_SPLICE_SAFE); a listener's \
+       * declaration is cloned into the sockets it accepts */
 
 /* Per-socket storage (dies with the socket, so nothing to clean up). */
 struct sm_sk_state {
   struct sm_origdst dst;
   __u32 flags;
+};
+
+/* The inbound listener of a workload, per address family (a dual-stack listener is
+ * registered as AF_INET6 and also serves IPv4 connections). */
+struct sm_listen_key {
+  __u64 netns_cookie;
+  __u32 family; /* SM_AF_INET, SM_AF_INET6 */
+  __u32 pad;
 };
 
 /* Counters, one struct per CPU; readers sum over CPUs. */
@@ -121,12 +143,19 @@ struct sm_stats {
   __u64 splice_msgs;         /* sk_msg sends redirected into the peer socket */
   __u64 splice_bytes;
   __u64 splice_miss;   /* sends with no local peer: normal TCP */
-  __u64 sock_inserted; /* established sockets put in sm_sock_v1 */
+  __u64 sock_inserted; /* established sockets put in sm_sock_v2 */
   __u64 sock_insert_fail;
+  __u64 sock_not_safe;  /* established sockets left out: splicing them is not safe */
+  __u64 sock_not_owner; /* left out: the local address belongs to another netns */
+  __u64 origdst_v6;     /* connects to native IPv6 destinations rewritten to [::1] */
 };
 
 /* struct sm_config.flags */
-#define SM_CFG_SPLICE 0x1 /* sockops inserts into sm_sock_v1, sk_msg redirects */
+#define SM_CFG_SPLICE 0x1 /* sockops inserts into sm_sock_v2, sk_msg redirects */
+/* install found this kernel safe for app sockets (a blocking recv() on a socket in a
+ * sockhash waits like plain TCP, and splice(2) sees redirected bytes): every workload's
+ * app sockets are spliced, not only those enrolled with --splice-app. */
+#define SM_CFG_APP_SPLICE_SAFE 0x2
 
 struct sm_config {
   __u32 flags;

@@ -23,19 +23,23 @@ static_assert(offsetof(sm_workload, flags) == 12 && offsetof(sm_workload, netns_
 static_assert(plain<sm_port_key> && sizeof(sm_port_key) == 16);
 static_assert(offsetof(sm_port_key, port) == 8 && offsetof(sm_port_key, direction) == 10);
 
-static_assert(plain<sm_cidr_key> && sizeof(sm_cidr_key) == 24);
+static_assert(plain<sm_addr> && sizeof(sm_addr) == 16);
+
+static_assert(plain<sm_cidr_key> && sizeof(sm_cidr_key) == 32);
 static_assert(offsetof(sm_cidr_key, kind) == 4 && offsetof(sm_cidr_key, netns_cookie) == 8);
-static_assert(offsetof(sm_cidr_key, addr_be) == 16);
+static_assert(offsetof(sm_cidr_key, addr) == 16);
 // The fixed part of the LPM key (kind + cookie) is exactly SM_CIDR_FIXED_BITS long.
-static_assert((offsetof(sm_cidr_key, addr_be) - offsetof(sm_cidr_key, kind)) * 8 ==
+static_assert((offsetof(sm_cidr_key, addr) - offsetof(sm_cidr_key, kind)) * 8 ==
               SM_CIDR_FIXED_BITS);
 
-static_assert(plain<sm_tuple> && sizeof(sm_tuple) == 24);
-static_assert(offsetof(sm_tuple, local_addr_be) == 8 && offsetof(sm_tuple, remote_addr_be) == 12);
-static_assert(offsetof(sm_tuple, local_port) == 16 && offsetof(sm_tuple, remote_port) == 18);
+static_assert(plain<sm_tuple> && sizeof(sm_tuple) == 48);
+static_assert(offsetof(sm_tuple, local) == 8 && offsetof(sm_tuple, remote) == 24);
+static_assert(offsetof(sm_tuple, local_port) == 40 && offsetof(sm_tuple, remote_port) == 42);
 
-static_assert(plain<sm_origdst> && sizeof(sm_origdst) == 8);
-static_assert(plain<sm_sk_state> && sizeof(sm_sk_state) == 12);
+static_assert(plain<sm_origdst> && sizeof(sm_origdst) == 20);
+static_assert(plain<sm_sk_state> && sizeof(sm_sk_state) == 24);
+static_assert(plain<sm_listen_key> && sizeof(sm_listen_key) == 16);
+static_assert(offsetof(sm_listen_key, family) == 8);
 static_assert(plain<sm_stats> && sizeof(sm_stats) % 8 == 0);
 static_assert(plain<sm_config> && sizeof(sm_config) == 8);
 

@@ -15,14 +15,17 @@ const char* const kUsage =
 
 commands:
   install    [--cgroup PATH] [--pin-dir DIR] [--no-splice]
-             load, pin and attach the programs (rerun: no-op or atomic upgrade)
+             load, pin and attach the programs (rerun: no-op or atomic upgrade; a rerun
+             keeps the splice setting unless --no-splice is given)
   uninstall  [--pin-dir DIR]          remove every link, program and pin
   status     [--json] [--pin-dir DIR] programs, links, maps, workloads, counters
   enroll     --netns PATH | --pid PID [--mode ebpf|iptables] [--pin-dir DIR]
              [--outbound-port 15001] [--inbound-port 15006]
              [--proxy-uid 1337] [--proxy-gid G (default: the uid)]
              [--exclude-outbound-ports L] [--exclude-inbound-ports L]
-             [--exclude-cidrs L] [--include-cidrs L]
+             [--exclude-cidrs L] [--include-cidrs L] [--splice-app]
+             CIDR lists take IPv4 and IPv6 prefixes; --splice-app lets the app's own
+             sockets be spliced (only for programs with non-blocking I/O and no splice(2))
   unenroll   --netns PATH | --pid PID | --netns-cookie N [--mode ebpf|iptables] [--pin-dir DIR]
   splice     on|off [--pin-dir DIR]   switch socket splicing on a running install
 
@@ -46,7 +49,8 @@ const std::map<Verb, std::map<std::string, bool>>& accepted() {
                                                            {"--exclude-outbound-ports", true},
                                                            {"--exclude-inbound-ports", true},
                                                            {"--exclude-cidrs", true},
-                                                           {"--include-cidrs", true}};
+                                                           {"--include-cidrs", true},
+                                                           {"--splice-app", false}};
   static const std::map<Verb, std::map<std::string, bool>> m = {
       {Verb::install, {{"--pin-dir", true}, {"--cgroup", true}, {"--no-splice", false}}},
       {Verb::uninstall, {{"--pin-dir", true}}},
@@ -94,6 +98,8 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
     c.cgroup = v;
   } else if (flag == "--no-splice") {
     c.splice = false;
+  } else if (flag == "--splice-app") {
+    s.splice_app = true;
   } else if (flag == "--json") {
     c.json = true;
   } else if (flag == "--netns") {

@@ -21,7 +21,7 @@ struct Command {
   bool verbose = false;
   // install
   std::string cgroup;
-  bool splice = true;  // install: --no-splice; splice: on|off
+  std::optional<bool> splice;  // install: --no-splice (unset: keep / on when new); splice: on|off
   // status
   bool json = false;
   // enroll / unenroll

@@ -27,7 +27,10 @@ Result<std::string> run(const host::Netns& ns, const std::vector<std::string>& a
 
 }  // namespace
 
-std::string render_rules(const WorkloadSettings& s) {
+std::string render_rules(const WorkloadSettings& s, int family) {
+  const bool v6 = family == AF_INET6;
+  const std::string loopback = v6 ? "::1/128" : "127.0.0.0/8";
+  auto same_family = [&](const IpCidr& c) { return c.is_v4() != v6; };
   std::ostringstream r;
   const std::string in_port = std::to_string(s.inbound_port);
   const std::string out_port = std::to_string(s.outbound_port);
@@ -37,8 +40,8 @@ std::string render_rules(const WorkloadSettings& s) {
   r << "-A OUTPUT -p tcp" << comment("outbound") << " -j SOCKMESH_OUTPUT\n";
 
   // Inbound: never loopback, never the sidecar's own ports, never excluded ports.
-  r << "-A SOCKMESH_INBOUND -d 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
-  r << "-A SOCKMESH_INBOUND -s 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -d " << loopback << comment("bypass-loopback") << " -j RETURN\n";
+  r << "-A SOCKMESH_INBOUND -s " << loopback << comment("bypass-loopback") << " -j RETURN\n";
   r << "-A SOCKMESH_INBOUND -p tcp --dport " << in_port << comment("bypass-sidecar")
     << " -j RETURN\n";
   r << "-A SOCKMESH_INBOUND -p tcp --dport " << out_port << comment("bypass-sidecar")
@@ -55,16 +58,16 @@ std::string render_rules(const WorkloadSettings& s) {
     << " -j RETURN\n";
   r << "-A SOCKMESH_OUTPUT -m owner --gid-owner " << s.gid() << comment("bypass-proxy-gid")
     << " -j RETURN\n";
-  r << "-A SOCKMESH_OUTPUT -d 127.0.0.0/8" << comment("bypass-loopback") << " -j RETURN\n";
+  r << "-A SOCKMESH_OUTPUT -d " << loopback << comment("bypass-loopback") << " -j RETURN\n";
   for (uint16_t p : s.exclude_outbound_ports)
     r << "-A SOCKMESH_OUTPUT -p tcp --dport " << p << comment("exclude-outbound-port")
       << " -j RETURN\n";
   for (const IpCidr& c : s.exclude_cidrs)
-    if (c.is_v4())
+    if (same_family(c))
       r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("exclude-cidr") << " -j RETURN\n";
   if (s.restricts_includes()) {
     for (const IpCidr& c : s.include_cidrs)
-      if (c.is_v4())
+      if (same_family(c))
         r << "-A SOCKMESH_OUTPUT -d " << c.str() << comment("include-cidr")
           << " -j SOCKMESH_REDIRECT\n";
     r << "-A SOCKMESH_OUTPUT" << comment("outside-include-cidrs") << " -j RETURN\n";
@@ -95,21 +98,40 @@ std::string render_teardown(const std::string& save) {
   return "*nat\n" + jumps + chains + x + "COMMIT\n";
 }
 
+// The tools of one family: IPv4 packets (AF_INET sockets and v4-mapped AF_INET6 ones)
+// meet iptables, native IPv6 packets ip6tables.
+struct Tools {
+  int family;
+  const char* save;
+  const char* restore;
+};
+constexpr Tools kTools[] = {{AF_INET, "iptables-save", "iptables-restore"},
+                            {AF_INET6, "ip6tables-save", "ip6tables-restore"}};
+
 static Result<bool> teardown(const host::Netns& ns) {
-  auto save = run(ns, {"iptables-save", "-t", "nat"}, "");
-  if (!save) return save.error();
-  std::string input = render_teardown(*save);
-  if (input.empty()) return false;
-  auto r = run(ns, {"iptables-restore", "--noflush", "-w"}, input);
-  if (!r) return r.error();
-  return true;
+  bool had = false;
+  for (const Tools& t : kTools) {
+    auto save = run(ns, {t.save, "-t", "nat"}, "");
+    if (!save) return save.error();
+    std::string input = render_teardown(*save);
+    if (input.empty()) continue;
+    auto r = run(ns, {t.restore, "--noflush", "-w"}, input);
+    if (!r) return r.error();
+    had = true;
+  }
+  return had;
 }
 
 Status enroll(const host::Netns& ns, const WorkloadSettings& s) {
   if (Status v = s.validate(); !v) return v;
   if (auto t = teardown(ns); !t) return t.error();
-  auto r = run(ns, {"iptables-restore", "--noflush", "-w"}, render_rules(s));
-  if (!r) return r.error();
+  for (const Tools& t : kTools) {
+    auto r = run(ns, {t.restore, "--noflush", "-w"}, render_rules(s, t.family));
+    if (!r) {
+      (void)teardown(ns);  // nothing half-enrolled
+      return r.error();
+    }
+  }
   return {};
 }
 

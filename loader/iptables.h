@@ -4,6 +4,8 @@
 // applied with iptables-restore inside the workload's netns.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "system.h"
@@ -11,8 +13,9 @@
 
 namespace sm::iptables {
 
-// Input for `iptables-restore --noflush` that installs the chains and jumps.
-std::string render_rules(const WorkloadSettings& s);
+// Input for `iptables-restore --noflush` (family AF_INET) or `ip6tables-restore --noflush`
+// (AF_INET6) that installs the chains and jumps; CIDRs of the other family are left out.
+std::string render_rules(const WorkloadSettings& s, int family = AF_INET);
 // Input for `iptables-restore --noflush` that removes whatever sockmesh rules the given
 // `iptables-save -t nat` output shows (empty when there are none).
 std::string render_teardown(const std::string& iptables_save_nat);

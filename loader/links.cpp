@@ -101,7 +101,15 @@ static std::string fingerprint(const ProgInfo& p) {
   return f;
 }
 
-Result<LinkChange> ensure_link(const LinkRequest& r) {
+namespace {
+
+struct Applied {
+  LinkChange change;
+  UniqueFd link;
+  UniqueFd old_prog;
+};
+
+Result<Applied> apply_link(const LinkRequest& r) {
   int existing = bpf_obj_get(r.pin_path.c_str());
   if (existing >= 0) {
     UniqueFd link(existing);
@@ -114,17 +122,45 @@ Result<LinkChange> ensure_link(const LinkRequest& r) {
     auto cur = prog_info_by_id(li->prog_id);
     auto next = prog_info(r.prog_fd);
     if (!next) return next.error();
-    if (cur && fingerprint(*cur) == fingerprint(*next)) return LinkChange::unchanged;
+    if (cur && fingerprint(*cur) == fingerprint(*next))
+      return Applied{LinkChange::unchanged, UniqueFd(), UniqueFd()};
+    // Hold the old program so the change can be undone.
+    UniqueFd old_prog(bpf_prog_get_fd_by_id(li->prog_id));
     if (bpf_link_update(existing, r.prog_fd, nullptr) != 0)
       return errno_error("bpf_link_update " + r.pin_path);
-    return LinkChange::upgraded;
+    return Applied{LinkChange::upgraded, std::move(link), std::move(old_prog)};
   }
   if (errno != ENOENT) return errno_error("open pinned link " + r.pin_path);
   int fd = bpf_link_create(r.prog_fd, r.target_fd, r.attach_type, nullptr);
   if (fd < 0) return errno_error("bpf_link_create " + r.pin_path);
   UniqueFd link(fd);
   if (bpf_obj_pin(fd, r.pin_path.c_str()) != 0) return errno_error("pin " + r.pin_path);
-  return LinkChange::created;
+  return Applied{LinkChange::created, std::move(link), UniqueFd()};
+}
+
+}  // namespace
+
+Result<LinkChange> ensure_link(const LinkRequest& r) {
+  auto a = apply_link(r);
+  if (!a) return a.error();
+  return a->change;
+}
+
+Result<LinkChange> LinkTransaction::ensure(const LinkRequest& r) {
+  auto a = apply_link(r);
+  if (!a) return a.error();
+  if (a->change != LinkChange::unchanged)
+    undo_.push_back(Undo{r.pin_path, std::move(a->link), std::move(a->old_prog)});
+  return a->change;
+}
+
+LinkTransaction::~LinkTransaction() {
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    if (it->old_prog.get() >= 0)
+      bpf_link_update(it->link.get(), it->old_prog.get(), nullptr);
+    else
+      ::unlink(it->pin.c_str());
+  }
 }
 
 }  // namespace sm::bpf

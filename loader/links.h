@@ -57,4 +57,26 @@ struct LinkRequest {
 };
 Result<LinkChange> ensure_link(const LinkRequest& r);
 
+// The link changes of one install run, undone unless commit() is called: links it created
+// are unpinned (which detaches them), links it upgraded get their previous program back.
+// So a failure halfway through an upgrade never leaves some links on the new programs and
+// others on the old ones.
+class LinkTransaction {
+ public:
+  LinkTransaction() = default;
+  LinkTransaction(const LinkTransaction&) = delete;
+  LinkTransaction& operator=(const LinkTransaction&) = delete;
+  ~LinkTransaction();
+  Result<LinkChange> ensure(const LinkRequest& r);
+  void commit() { undo_.clear(); }
+
+ private:
+  struct Undo {
+    std::string pin;
+    UniqueFd link;
+    UniqueFd old_prog;  // invalid for a created link
+  };
+  std::vector<Undo> undo_;
+};
+
 }  // namespace sm::bpf

@@ -22,7 +22,12 @@ int run_install(const cli::Command& c) {
   auto r = install(InstallOptions{c.cgroup, c.pins, c.splice});
   if (!r) return fail(r.error());
   std::printf("installed at %s (cgroup %s, splice %s)\n", c.pins.dir.c_str(), r->cgroup.c_str(),
-              c.splice ? "on" : "off");
+              r->splice ? "on" : "off");
+  if (!r->probe.empty())
+    std::printf("  app sockets: %s (%s)\n",
+                r->app_splice_safe ? "spliced (this kernel is safe)"
+                                   : "spliced only for workloads enrolled with --splice-app",
+                r->probe.c_str());
   for (const auto& [name, change] : r->links)
     std::printf("  %-28s %s\n", name.c_str(), bpf::to_string(change));
   return 0;
@@ -91,8 +96,8 @@ int run_splice(const cli::Command& c) {
   if (Status s = host::require_privileges("splice"); !s) return fail(s.error());
   auto mesh = Mesh::open(c.pins);
   if (!mesh) return fail(mesh.error());
-  if (Status s = mesh->set_splice(c.splice); !s) return fail(s.error());
-  std::printf("splice %s\n", c.splice ? "on" : "off");
+  if (Status s = mesh->set_splice(*c.splice); !s) return fail(s.error());
+  std::printf("splice %s\n", *c.splice ? "on" : "off");
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,11 +21,15 @@ namespace sm {
 struct InstallOptions {
   std::string cgroup;  // empty: the cgroup v2 root from /proc/mounts
   PinLayout pins;
-  bool splice = true;
+  // Socket splicing on or off; unset keeps what a running install has (on when new).
+  std::optional<bool> splice;
 };
 
 struct InstallReport {
   std::string cgroup;
+  bool splice = true;
+  bool app_splice_safe = false;  // this kernel's probe result (see probe.h)
+  std::string probe;             // what the probe saw; empty when it did not run (rerun)
   std::vector<std::pair<std::string, bpf::LinkChange>> links;
 };
 
@@ -43,9 +48,16 @@ struct CgroupProgram {
 inline constexpr CgroupProgram kCgroupPrograms[] = {
     {"sockops", BPF_CGROUP_SOCK_OPS},
     {"getsockopt", BPF_CGROUP_GETSOCKOPT},
+    {"setsockopt", BPF_CGROUP_SETSOCKOPT},
     {"getpeername4", BPF_CGROUP_INET4_GETPEERNAME},
+    {"getpeername6", BPF_CGROUP_INET6_GETPEERNAME},
     {"connect4", BPF_CGROUP_INET4_CONNECT},
+    {"connect6", BPF_CGROUP_INET6_CONNECT},
 };
+// Every map an install pins, by name; another sm_* pin means another layout.
+inline constexpr const char* kMapNames[] = {
+    SM_MAP_NETNS, SM_MAP_PORT,   SM_MAP_CIDR, SM_MAP_ADDR,  SM_MAP_ORIGDST,
+    SM_MAP_SK,    SM_MAP_LISTEN, SM_MAP_SOCK, SM_MAP_STATS, SM_MAP_CONFIG};
 inline constexpr const char* kSkMsgLink = "sk_msg";
 
 class BpfWorkloadStore : public WorkloadStore {
@@ -82,26 +94,39 @@ class Mesh {
   Result<bool> unenroll(uint64_t netns_cookie);
   // Unenrolls workloads whose network namespace no longer exists; returns their cookies.
   Result<std::vector<uint64_t>> collect_gone();
-  // Re-attaches every enrolled netns's sk_lookup with the current programs (install).
-  Result<std::vector<std::pair<std::string, bpf::LinkChange>>> refresh_inbound_links();
+  // Re-attaches every enrolled netns's sk_lookup with the current programs (install),
+  // inside the install's transaction.
+  Result<std::vector<std::pair<std::string, bpf::LinkChange>>> refresh_inbound_links(
+      bpf::LinkTransaction& tx);
 
   Status set_splice(bool on);
   Result<bool> splice() const;
+  Result<sm_config> config() const;
+  Status set_config(const sm_config& c);
   Result<sm_stats> stats() const;
 
  private:
   Mesh(PinLayout pins, std::unique_ptr<BpfWorkloadStore> store, bpf::MapHandle listen,
-       bpf::MapHandle stats, bpf::MapHandle config)
+       bpf::MapHandle addrs, bpf::MapHandle stats, bpf::MapHandle config)
       : pins_(std::move(pins)),
         store_(std::move(store)),
         listen_(std::move(listen)),
+        addrs_(std::move(addrs)),
         stats_(std::move(stats)),
         config_(std::move(config)) {}
-  Result<bpf::LinkChange> attach_inbound(uint64_t cookie, const host::Netns* ns);
+  // The sk_lookup link of a netns: created (ns given) or upgraded in place (ns null).
+  Result<bpf::LinkChange> attach_inbound(uint64_t cookie, const host::Netns* ns,
+                                         bpf::LinkTransaction* tx);
+  // Records which addresses this netns owns (splice keys); drops ones it no longer has.
+  Status claim_addresses(const host::Netns& ns);
+  Status release_addresses(uint64_t cookie);
+  // A sidecar already listening when its netns is enrolled: register its listener(s).
+  Status adopt_listeners(const host::Netns& ns, uint16_t inbound_port);
 
   PinLayout pins_;
   std::unique_ptr<BpfWorkloadStore> store_;
-  bpf::Map<uint64_t, uint64_t> listen_;
+  bpf::Map<sm_listen_key, uint64_t> listen_;
+  bpf::Map<sm_addr, uint64_t> addrs_;
   bpf::MapHandle stats_;
   bpf::Map<uint32_t, sm_config> config_;
 };

@@ -24,8 +24,7 @@ void route_libbpf_logs() {
   std::call_once(once, [] { libbpf_set_print(libbpf_log); });
 }
 
-Result<Skeleton> load_skeleton(const std::string& maps_dir,
-                               std::optional<uint64_t> inbound_netns_cookie) {
+Result<Skeleton> load_skeleton(const std::string& maps_dir, LoadFor what) {
   route_libbpf_logs();
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = maps_dir.c_str());
   Skeleton skel(sockmesh_bpf__open_opts(&opts));
@@ -33,10 +32,12 @@ Result<Skeleton> load_skeleton(const std::string& maps_dir,
   bpf_object* obj = skel->obj;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
-    bool is_inbound = prog == skel->progs.sm_inbound;
-    bpf_program__set_autoload(prog, inbound_netns_cookie.has_value() == is_inbound);
+    LoadFor::Kind owner = prog == skel->progs.sm_inbound     ? LoadFor::inbound
+                          : prog == skel->progs.sm_probe_msg ? LoadFor::probe
+                                                             : LoadFor::install;
+    bpf_program__set_autoload(prog, owner == what.kind);
   }
-  if (inbound_netns_cookie) skel->rodata->inbound_netns_cookie = *inbound_netns_cookie;
+  if (what.kind == LoadFor::inbound) skel->rodata->inbound_netns_cookie = what.netns_cookie;
   if (int err = sockmesh_bpf__load(skel.get()); err != 0)
     return errno_error("load BPF programs (verifier log above)", err);
   return skel;

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "sockmesh.skel.h"
@@ -17,10 +16,14 @@ struct SkelDeleter {
 };
 using Skeleton = std::unique_ptr<sockmesh_bpf, SkelDeleter>;
 
-// inbound_netns_cookie unset: load the install's programs (everything but sm_inbound);
-// set: load only sm_inbound, bound to that netns.
-Result<Skeleton> load_skeleton(const std::string& maps_dir,
-                               std::optional<uint64_t> inbound_netns_cookie);
+// What one load of the object is for: the install's programs (cgroup hooks, sockops,
+// sk_msg), one netns's sk_lookup instance (bound to its cookie), or install's probe of
+// the kernel (sm_probe_msg only). Each load autoloads only its own programs.
+struct LoadFor {
+  enum Kind { install, inbound, probe } kind = install;
+  uint64_t netns_cookie = 0;  // inbound
+};
+Result<Skeleton> load_skeleton(const std::string& maps_dir, LoadFor what);
 
 // Routes libbpf's messages (verifier logs included) to our logger, once per process.
 void route_libbpf_logs();

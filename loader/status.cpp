@@ -23,6 +23,7 @@ constexpr StatField kStatFields[] = {
     SM_STAT(origdst_missing),     SM_STAT(inflight_full),    SM_STAT(inbound_steered),
     SM_STAT(inbound_no_listener), SM_STAT(splice_msgs),      SM_STAT(splice_bytes),
     SM_STAT(splice_miss),         SM_STAT(sock_inserted),    SM_STAT(sock_insert_fail),
+    SM_STAT(sock_not_safe),       SM_STAT(sock_not_owner),   SM_STAT(origdst_v6),
 };
 #undef SM_STAT
 static_assert(sizeof(kStatFields) / sizeof(kStatFields[0]) * 8 == sizeof(sm_stats),
@@ -154,9 +155,11 @@ Result<nlohmann::json> collect_status(const PinLayout& pins) {
   }
   j["installed"] = true;
   auto cg_root = host::cgroup2_root();
-  auto splice = mesh->splice();
-  if (!splice) return splice.error();
-  j["splice"] = *splice;
+  auto cfg = mesh->config();
+  if (!cfg) return cfg.error();
+  j["splice"] = (cfg->flags & SM_CFG_SPLICE) != 0;
+  // Whether install's probe found this kernel safe for the apps' own sockets.
+  j["app_splice_safe"] = (cfg->flags & SM_CFG_APP_SPLICE_SAFE) != 0;
 
   j["links"] = nlohmann::json::array();
   for (const auto& name : list_dir(pins.links()))
@@ -182,6 +185,7 @@ Result<nlohmann::json> collect_status(const PinLayout& pins) {
         {"exclude_inbound_ports", s.exclude_inbound_ports},
         {"exclude_cidrs", join_cidrs(s.exclude_cidrs)},
         {"include_cidrs", join_cidrs(s.include_cidrs)},
+        {"splice_app", s.splice_app},
     });
   }
   auto st = mesh->stats();
@@ -198,7 +202,10 @@ std::string render_status_text(const nlohmann::json& j) {
     return o.str();
   }
   o << "sockmesh installed at " << j["pin_dir"].get<std::string>() << " (splice "
-    << (j["splice"].get<bool>() ? "on" : "off") << ")\n";
+    << (j["splice"].get<bool>() ? "on" : "off") << "; app sockets "
+    << (j["app_splice_safe"].get<bool>() ? "spliced: this kernel is safe"
+                                         : "spliced only with --splice-app")
+    << ")\n";
   o << "links:\n";
   for (const auto& l : j["links"]) {
     o << "  " << l["name"].get<std::string>();
@@ -244,6 +251,7 @@ std::string render_status_text(const nlohmann::json& j) {
       o << " exclude-cidrs " << w["exclude_cidrs"].get<std::string>();
     if (!w["include_cidrs"].get<std::string>().empty())
       o << " include-cidrs " << w["include_cidrs"].get<std::string>();
+    if (w["splice_app"].get<bool>()) o << " splice-app";
     if (!w["inbound_link"].get<bool>()) o << " (no inbound link)";
     o << "\n";
   }

@@ -12,7 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <ifaddrs.h>
+
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -141,6 +146,102 @@ Result<Netns> open_netns(const std::string& path) {
   if (::getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &ns.cookie, &len) != 0)
     return errno_error("getsockopt SO_NETNS_COOKIE");
   return ns;
+}
+
+namespace {
+
+// Runs fn on a short-lived thread that joined the netns (setns moves only the thread).
+Status in_netns(const Netns& ns, const std::function<Status()>& fn) {
+  Status result;
+  std::thread([&] {
+    if (::setns(ns.fd.get(), CLONE_NEWNET) != 0) {
+      result = errno_error("setns " + ns.path);
+      return;
+    }
+    result = fn();
+  }).join();
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<IpAddr>> netns_addresses(const Netns& ns) {
+  std::vector<IpAddr> out;
+  Status s = in_netns(ns, [&]() -> Status {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return errno_error("getifaddrs in " + ns.path);
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      IpAddr a;
+      uint16_t port;
+      socklen_t len =
+          i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      if (!from_sockaddr(i->ifa_addr, len, &a, &port) || a.is_loopback()) continue;
+      if (!a.is_v4() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80) continue;  // fe80::/10
+      if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    }
+    ::freeifaddrs(list);
+    return {};
+  });
+  if (!s) return s.error();
+  return out;
+}
+
+Result<std::vector<ListeningSocket>> find_listeners(const Netns& ns, uint16_t port) {
+  // Socket inodes listening on the port, from the netns's own /proc/net/tcp{,6}.
+  std::vector<std::pair<unsigned long, int>> inodes;
+  Status s = in_netns(ns, [&]() -> Status {
+    for (auto [file, family] : {std::pair{"tcp", AF_INET}, std::pair{"tcp6", AF_INET6}}) {
+      std::ifstream in(std::string("/proc/thread-self/net/") + file);
+      std::string line;
+      std::getline(in, line);  // header
+      while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string sl, local, remote, state, queues, timer, retr, uid, timeout;
+        unsigned long inode = 0;
+        if (!(f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
+              inode))
+          continue;
+        size_t colon = local.rfind(':');
+        if (state != "0A" || colon == std::string::npos) continue;  // 0A: TCP_LISTEN
+        if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && inode)
+          inodes.emplace_back(inode, family);
+      }
+    }
+    return {};
+  });
+  if (!s) return s.error();
+  std::vector<ListeningSocket> out;
+  if (inodes.empty()) return out;
+  std::set<int> families_done;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return errno_error("opendir /proc");
+  while (dirent* p = ::readdir(proc)) {
+    if (p->d_name[0] < '1' || p->d_name[0] > '9') continue;
+    std::string fd_dir = std::string("/proc/") + p->d_name + "/fd";
+    DIR* fds = ::opendir(fd_dir.c_str());
+    if (!fds) continue;
+    while (dirent* f = ::readdir(fds)) {
+      char target[64] = {};
+      std::string link = fd_dir + "/" + f->d_name;
+      if (::readlink(link.c_str(), target, sizeof target - 1) <= 0) continue;
+      for (const auto& [inode, family] : inodes) {
+        if (families_done.count(family) ||
+            std::string(target) != "socket:[" + std::to_string(inode) + "]")
+          continue;
+        int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, std::atoi(p->d_name), 0));
+        if (pidfd < 0) continue;
+        UniqueFd pid_handle(pidfd);
+        int dup = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, std::atoi(f->d_name), 0));
+        if (dup < 0) continue;
+        out.push_back({UniqueFd(dup), family});
+        families_done.insert(family);
+      }
+    }
+    ::closedir(fds);
+  }
+  ::closedir(proc);
+  return out;
 }
 
 Result<int> run_in_netns(const Netns& ns, const std::vector<std::string>& argv,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sockmesh/net.h"
 #include "sockmesh/result.h"
 #include "sockmesh/unique_fd.h"
 
@@ -47,6 +48,19 @@ std::string netns_path_of_pid(int pid);
 // exit status; combined stderr/stdout is captured into `output`.
 Result<int> run_in_netns(const Netns& ns, const std::vector<std::string>& argv,
                          const std::string& input, std::string* output);
+
+// The netns's own addresses (every interface but loopback; IPv6 link-local left out):
+// the pod addresses only this netns may use as the local side of a spliced connection.
+Result<std::vector<IpAddr>> netns_addresses(const Netns& ns);
+
+// Sockets listening on TCP `port` in the netns, duplicated into this process (pidfd_getfd
+// from whichever process holds them): a sidecar that was listening before its netns was
+// enrolled. `family` is AF_INET or AF_INET6.
+struct ListeningSocket {
+  UniqueFd fd;
+  int family = 0;
+};
+Result<std::vector<ListeningSocket>> find_listeners(const Netns& ns, uint16_t port);
 
 Status mkdir_p(const std::string& path);
 bool path_exists(const std::string& path);

@@ -13,10 +13,6 @@ bool WorkloadSettings::restricts_includes() const {
 }
 
 Status WorkloadSettings::validate() const {
-  for (const auto* list : {&exclude_cidrs, &include_cidrs})
-    for (const IpCidr& c : *list)
-      if (!c.is_v4() && c.prefix != 0)
-        return plain_error("CIDR " + c.str() + ": IPv6 CIDRs are not supported yet");
   if (outbound_port == inbound_port)
     return plain_error("--outbound-port and --inbound-port must differ (both " +
                        std::to_string(outbound_port) + ")");
@@ -32,13 +28,25 @@ sm_port_key make_port_key(uint64_t netns_cookie, uint16_t port, uint8_t directio
   return k;
 }
 
+sm_addr to_sm_addr(const IpAddr& a) {
+  sm_addr out;
+  std::memcpy(&out, a.bytes.data(), sizeof out);
+  return out;
+}
+
+IpAddr from_sm_addr(const sm_addr& a) {
+  IpAddr out;
+  std::memcpy(out.bytes.data(), &a, sizeof a);
+  return out;
+}
+
 sm_cidr_key make_cidr_key(uint64_t netns_cookie, uint32_t kind, const IpCidr& c) {
   sm_cidr_key k;
   std::memset(&k, 0, sizeof k);
-  k.prefixlen = SM_CIDR_FIXED_BITS + c.prefix;
+  k.prefixlen = SM_CIDR_FIXED_BITS + c.mapped_prefix();
   k.kind = kind;
   k.netns_cookie = netns_cookie;
-  k.addr_be = c.addr.v4_be();
+  k.addr = to_sm_addr(c.addr);
   return k;
 }
 
@@ -49,17 +57,18 @@ EncodedWorkload encode_workload(uint64_t netns_cookie, uint64_t netns_inode,
   e.value.inbound_port = s.inbound_port;
   e.value.proxy_uid = s.proxy_uid;
   e.value.proxy_gid = s.gid();
-  e.value.flags = s.restricts_includes() ? SM_WL_INCLUDE_CIDRS : 0;
+  e.value.flags =
+      (s.restricts_includes() ? SM_WL_INCLUDE_CIDRS : 0) | (s.splice_app ? SM_WL_SPLICE_APP : 0);
   e.value.netns_ino = netns_inode;
   for (uint16_t p : s.exclude_outbound_ports)
     e.ports.push_back(make_port_key(netns_cookie, p, SM_DIR_OUTBOUND));
   for (uint16_t p : s.exclude_inbound_ports)
     e.ports.push_back(make_port_key(netns_cookie, p, SM_DIR_INBOUND));
   for (const IpCidr& c : s.exclude_cidrs)
-    if (c.is_v4()) e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_EXCLUDE, c));
+    e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_EXCLUDE, c));
   if (s.restricts_includes())
     for (const IpCidr& c : s.include_cidrs)
-      if (c.is_v4()) e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_INCLUDE, c));
+      e.cidrs.push_back(make_cidr_key(netns_cookie, SM_CIDR_INCLUDE, c));
   return e;
 }
 
@@ -71,6 +80,7 @@ WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value
   s.inbound_port = value.inbound_port;
   s.proxy_uid = value.proxy_uid;
   s.proxy_gid = value.proxy_gid;
+  s.splice_app = (value.flags & SM_WL_SPLICE_APP) != 0;
   for (const sm_port_key& k : ports) {
     if (k.netns_cookie != netns_cookie) continue;
     (k.direction == SM_DIR_OUTBOUND ? s.exclude_outbound_ports : s.exclude_inbound_ports)
@@ -78,7 +88,8 @@ WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value
   }
   for (const sm_cidr_key& k : cidrs) {
     if (k.netns_cookie != netns_cookie) continue;
-    IpCidr c{IpAddr::v4(k.addr_be), static_cast<uint8_t>(k.prefixlen - SM_CIDR_FIXED_BITS)};
+    IpCidr c{from_sm_addr(k.addr), static_cast<uint8_t>(k.prefixlen - SM_CIDR_FIXED_BITS)};
+    if (c.is_v4()) c.prefix = static_cast<uint8_t>(c.prefix - 96);
     (k.kind == SM_CIDR_EXCLUDE ? s.exclude_cidrs : s.include_cidrs).push_back(c);
   }
   std::sort(s.exclude_outbound_ports.begin(), s.exclude_outbound_ports.end());

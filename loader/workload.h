@@ -19,10 +19,11 @@ struct WorkloadSettings {
   std::vector<uint16_t> exclude_outbound_ports;
   std::vector<uint16_t> exclude_inbound_ports;
   std::vector<IpCidr> exclude_cidrs;
-  std::vector<IpCidr> include_cidrs;  // empty or containing 0.0.0.0/0: everything
+  std::vector<IpCidr> include_cidrs;  // empty or containing a /0: everything (both families)
+  bool splice_app = false;            // --splice-app: the app's own sockets may be spliced
 
   uint32_t gid() const { return proxy_gid.value_or(proxy_uid); }
-  // Include CIDRs that actually restrict something (a /0 means "all").
+  // Include CIDRs that actually restrict something (a /0 of either family means "all").
   bool restricts_includes() const;
   Status validate() const;
 };
@@ -35,6 +36,9 @@ struct EncodedWorkload {
 
 EncodedWorkload encode_workload(uint64_t netns_cookie, uint64_t netns_inode,
                                 const WorkloadSettings& s);
+sm_addr to_sm_addr(const IpAddr& a);
+IpAddr from_sm_addr(const sm_addr& a);
+
 // The reverse, for status: what the maps say about one workload.
 WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value,
                                  const std::vector<sm_port_key>& ports,

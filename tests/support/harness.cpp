@@ -101,12 +101,21 @@ class SweepEnvironment : public ::testing::Environment {
 };
 [[maybe_unused]] auto* const g_sweep = ::testing::AddGlobalTestEnvironment(new SweepEnvironment);
 
-sockaddr_in make_addr(const std::string& addr, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-  return sa;
+// IPv6 when the text has a ':'.
+socklen_t make_addr(const std::string& addr, uint16_t port, sockaddr_storage* ss) {
+  *ss = {};
+  if (addr.find(':') != std::string::npos) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    inet_pton(AF_INET6, addr.c_str(), &sa->sin6_addr);
+    return sizeof *sa;
+  }
+  auto* sa = reinterpret_cast<sockaddr_in*>(ss);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(port);
+  inet_pton(AF_INET, addr.c_str(), &sa->sin_addr);
+  return sizeof *sa;
 }
 
 }  // namespace
@@ -200,7 +209,8 @@ TestNet::TestNet() : sw_(unique_name("sw")) {
   sw_.ip("link set br0 up");
 }
 
-Netns& TestNet::add_host(const std::string& tag, const std::string& cidr) {
+Netns& TestNet::add_host(const std::string& tag, const std::string& cidr,
+                         const std::string& cidr6) {
   auto ns = std::make_unique<Netns>(unique_name(tag));
   std::string port = "p" + std::to_string(next_port_++);
   sw_.ip("link add " + port + " type veth peer name eth0 netns " + ns->name());
@@ -210,6 +220,10 @@ Netns& TestNet::add_host(const std::string& tag, const std::string& cidr) {
   // Like a pod: a default route, so any destination is routable (iptables REDIRECT
   // happens after the route lookup).
   ns->ip("route add default dev eth0");
+  if (!cidr6.empty()) {
+    ns->ip("addr add " + cidr6 + " dev eth0 nodad");  // usable at once: no DAD wait
+    ns->ip("-6 route add default dev eth0");
+  }
   hosts_.push_back(std::move(ns));
   return *hosts_.back();
 }
@@ -489,24 +503,29 @@ std::string Install::status_json() const {
 
 long Install::map_entries(const std::string& map) const {
   auto j = nlohmann::json::parse(status_json(), nullptr, false);
-  if (j.is_discarded()) return -1;
-  for (const auto& m : j["maps"])
-    if (m["name"] == map && m["entries"].is_number()) return m["entries"].get<long>();
+  if (!j.is_discarded())
+    for (const auto& m : j["maps"])
+      if (m["name"] == map && m["entries"].is_number()) return m["entries"].get<long>();
+  fail("status --json counts no entries of map " + map);
   return -1;
 }
 
 uint64_t Install::counter(const std::string& name) const {
   auto j = nlohmann::json::parse(status_json(), nullptr, false);
-  if (j.is_discarded() || !j.contains("counters")) return ~0ull;
-  return j["counters"].value(name, ~0ull);
+  if (!j.is_discarded() && j.contains("counters") && j["counters"].contains(name))
+    return j["counters"][name].get<uint64_t>();
+  fail("status --json has no counter " + name);
+  return 0;
 }
 
 int tcp_listen(const std::string& addr, uint16_t port, int backlog) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
+  sockaddr_storage sa;
+  socklen_t sl = make_addr(addr, port, &sa);
+  int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1, zero = 0;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in sa = make_addr(addr, port);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, backlog) != 0) {
+  if (sa.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sl) != 0 || ::listen(fd, backlog) != 0) {
     int e = errno;
     ::close(fd);
     return -e;
@@ -516,20 +535,22 @@ int tcp_listen(const std::string& addr, uint16_t port, int backlog) {
 
 int tcp_connect(const std::string& addr, uint16_t port, int timeout_ms,
                 const std::string& bind_addr, uint16_t bind_port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_storage sa;
+  socklen_t sl = make_addr(addr, port, &sa);
+  int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   if (!bind_addr.empty()) {
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in b = make_addr(bind_addr, bind_port);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&b), sizeof b) != 0) {
+    sockaddr_storage b;
+    socklen_t bl = make_addr(bind_addr, bind_port, &b);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&b), bl) != 0) {
       int e = errno;
       ::close(fd);
       return -e;
     }
   }
-  sockaddr_in sa = make_addr(addr, port);
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sl);
   if (rc != 0 && errno == EINPROGRESS) {
     pollfd p{fd, POLLOUT, 0};
     if (::poll(&p, 1, timeout_ms) != 1) {
@@ -584,8 +605,16 @@ std::string addr_str(const sockaddr_in& sa) {
   return std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port));
 }
 
+std::string addr_str(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return addr_str(reinterpret_cast<const sockaddr_in&>(ss));
+  const auto& sa = reinterpret_cast<const sockaddr_in6&>(ss);
+  char ip[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &sa.sin6_addr, ip, sizeof ip);
+  return "[" + std::string(ip) + "]:" + std::to_string(ntohs(sa.sin6_port));
+}
+
 std::string local_addr(int fd) {
-  sockaddr_in sa{};
+  sockaddr_storage sa{};
   socklen_t len = sizeof sa;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
     return std::string("ERR ") + strerrorname_np(errno);
@@ -593,7 +622,7 @@ std::string local_addr(int fd) {
 }
 
 std::string peer_addr(int fd) {
-  sockaddr_in sa{};
+  sockaddr_storage sa{};
   socklen_t len = sizeof sa;
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
     return std::string("ERR ") + strerrorname_np(errno);
@@ -619,6 +648,28 @@ int serve_origdst(uint16_t port) {
     if (c < 0) continue;
     std::string line =
         "ORIG " + original_dst(c) + " LOCAL " + local_addr(c) + " PEER " + peer_addr(c) + "\n";
+    write_all(c, line.data(), line.size());
+    ::close(c);
+  }
+}
+
+std::string original_dst6(int fd) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof(sockaddr_in6);
+  if (::getsockopt(fd, SOL_IPV6, kSoOriginalDst, &sa, &len) != 0)
+    return std::string("ERR ") + strerrorname_np(errno);
+  return addr_str(sa);
+}
+
+int serve_origdst_dual(uint16_t port) {
+  int lfd = tcp_listen("::", port, 1024);
+  if (lfd < 0) return 3;
+  signal_ready();
+  for (;;) {
+    int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    std::string line = "ORIG " + original_dst(c) + " ORIG6 " + original_dst6(c) + " LOCAL " +
+                       local_addr(c) + " PEER " + peer_addr(c) + "\n";
     write_all(c, line.data(), line.size());
     ::close(c);
   }

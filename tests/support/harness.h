@@ -71,7 +71,8 @@ class Netns {
 class TestNet {
  public:
   TestNet();
-  Netns& add_host(const std::string& tag, const std::string& cidr);
+  // cidr6 (optional): an IPv6 address from 2001:2::/48, the IPv6 benchmarking range.
+  Netns& add_host(const std::string& tag, const std::string& cidr, const std::string& cidr6 = "");
 
  private:
   Netns sw_;
@@ -170,8 +171,9 @@ class Install {
   void loader_ok(const std::string& args) const;
   void enroll(const Netns& ns, const std::string& flags = "") const;
   std::string status_json() const;
-  // Entries of a pinned map (bpftool), -1 on error.
+  // Entries of a pinned map; a map status cannot count fails the test (and gives -1).
   long map_entries(const std::string& map) const;
+  // A counter of `status --json`; a missing one (renamed, removed) fails the test.
   uint64_t counter(const std::string& name) const;
   Place place(const Netns& ns, std::optional<uid_t> uid = {}, std::optional<gid_t> gid = {}) const {
     Place p = Place::in(ns, uid, gid);
@@ -184,7 +186,8 @@ class Install {
   std::string pin_dir_;
 };
 
-// Sockets.
+// Sockets. An address with a ':' is IPv6 (AF_INET6 socket; "::" listens dual-stack),
+// else IPv4.
 int tcp_listen(const std::string& addr, uint16_t port, int backlog = 128);
 // Connected fd, or -errno (connect timeout: -ETIMEDOUT).
 int tcp_connect(const std::string& addr, uint16_t port, int timeout_ms = 2000,
@@ -192,14 +195,21 @@ int tcp_connect(const std::string& addr, uint16_t port, int timeout_ms = 2000,
 std::string read_all(int fd, int timeout_ms = 2000);
 bool write_all(int fd, const void* buf, size_t n);
 std::string addr_str(const sockaddr_in& sa);
+// "198.18.0.1:80" or "[2001:2::1]:80" (a v4-mapped address prints as [::ffff:a.b.c.d]).
+std::string addr_str(const sockaddr_storage& sa);
 std::string local_addr(int fd);
 std::string peer_addr(int fd);
 // getsockopt(SOL_IP, SO_ORIGINAL_DST): "ip:port" or "ERR <errno name>".
 std::string original_dst(int fd, socklen_t optlen = sizeof(sockaddr_in));
+// getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST): "[ip]:port" or "ERR <errno name>".
+std::string original_dst6(int fd);
 
 // A fake sidecar: accepts on `port` and answers each connection with one line,
 // "ORIG <SO_ORIGINAL_DST or ERR x> LOCAL <getsockname> PEER <getpeername>", then closes.
 int serve_origdst(uint16_t port);
+// The same on a dual-stack [::] listener, as an IPv6-capable sidecar: "ORIG <SOL_IP answer>
+// ORIG6 <SOL_IPV6 answer> LOCAL <getsockname> PEER <getpeername>".
+int serve_origdst_dual(uint16_t port);
 // A plain server answering "DIRECT <name>" to each connection.
 int serve_direct(const std::string& addr, uint16_t port, const std::string& name);
 

@@ -353,7 +353,7 @@ TEST_P(EbpfIntercept, ThousandsOfShortConnectionsLeaveNoBookkeeping) {
     o = std::to_string(ok);
   });
   EXPECT_EQ(out, std::to_string(kConns));
-  EXPECT_EQ(install_->map_entries("sm_origdst_v1"), 0);
+  EXPECT_EQ(install_->map_entries("sm_origdst_v2"), 0);
   EXPECT_EQ(install_->counter("connect_redirected"), static_cast<uint64_t>(kConns));
   EXPECT_EQ(install_->counter("origdst_recorded"), static_cast<uint64_t>(kConns));
   EXPECT_EQ(install_->counter("origdst_missing"), 0u);
@@ -368,8 +368,10 @@ TEST_P(EbpfIntercept, InstallTwiceIsANoOpAndUninstallRemovesEverything) {
   EXPECT_EQ(out.find("upgraded"), std::string::npos) << out;
   // Exactly one program per hook on the cgroup.
   std::string progs = sh_ok("bpftool cgroup show " + install_->cgroup());
-  for (const char* hook : {"cgroup_inet4_connect ", "cgroup_getsockopt ",
-                           "cgroup_inet4_getpeername ", "cgroup_sock_ops "}) {
+  for (const char* hook :
+       {"cgroup_inet4_connect ", "cgroup_inet6_connect ", "cgroup_getsockopt ",
+        "cgroup_setsockopt ", "cgroup_inet4_getpeername ", "cgroup_inet6_getpeername ",
+        "cgroup_sock_ops "}) {
     size_t n = 0;
     for (size_t p = progs.find(hook); p != std::string::npos; p = progs.find(hook, p + 1)) ++n;
     EXPECT_EQ(n, 1u) << hook << " in\n" << progs;
@@ -378,7 +380,7 @@ TEST_P(EbpfIntercept, InstallTwiceIsANoOpAndUninstallRemovesEverything) {
   auto status = nlohmann::json::parse(install_->status_json());
   for (const auto& l : status["links"])
     prog_ids.push_back(std::to_string(l["prog"]["id"].get<int>()));
-  ASSERT_EQ(prog_ids.size(), 6u);  // 4 cgroup programs, sk_msg, one netns sk_lookup
+  ASSERT_EQ(prog_ids.size(), 9u);  // 7 cgroup programs, sk_msg, one netns sk_lookup
 
   ASSERT_EQ(install_->loader("uninstall", &out), 0) << out;
   EXPECT_FALSE(std::ifstream(install_->pin_dir()).good());
@@ -400,7 +402,7 @@ TEST_P(EbpfIntercept, UnenrollStopsInterceptionAndRemovesItsEntries) {
   EXPECT_EQ(from_app(kSrv, 9080), "DIRECT srv");
   EXPECT_EQ(install_->map_entries("sm_netns_v1"), 0);
   EXPECT_EQ(install_->map_entries("sm_port_v1"), 0);
-  EXPECT_EQ(install_->map_entries("sm_cidr_v1"), 0);
+  EXPECT_EQ(install_->map_entries("sm_cidr_v2"), 0);
   auto status = nlohmann::json::parse(install_->status_json());
   for (const auto& l : status["links"])
     EXPECT_EQ(l["name"].get<std::string>().rfind("inbound_", 0), std::string::npos);

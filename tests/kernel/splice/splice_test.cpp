@@ -1,4 +1,4 @@
-// Socket splicing (sockops + sk_msg + sm_sock_v1), proven byte-exact on real sockets:
+// Socket splicing (sockops + sk_msg + sm_sock_v2), proven byte-exact on real sockets:
 // app <-> sidecar in one netns and sidecar <-> sidecar across two, with every read API the
 // proxy uses, half-close, resets, many connections, slow readers and the counters.
 #include <fcntl.h>
@@ -48,8 +48,11 @@ class SpliceBase : public ::testing::Test {
     net_ = std::make_unique<TestNet>();
     a_ = &net_->add_host("a", kA + "/24");
     b_ = &net_->add_host("b", kB + "/24");
-    install_->enroll(*a_);
-    install_->enroll(*b_);
+    // These tests prove the splicing mechanics with test programs as both ends, which
+    // take every socket they are given: --splice-app lets every socket of the workloads
+    // be spliced (splice_safety_test.cpp covers who is spliced by default).
+    install_->enroll(*a_, "--splice-app");
+    install_->enroll(*b_, "--splice-app");
   }
 
   // Where each end of a hop lives and how the client reaches the server.
@@ -288,8 +291,8 @@ TEST_P(Splice, TenThousandShortConnectionsLeaveTheSockhashEmpty) {
   EXPECT_EQ(out, (std::vector<std::string>{std::to_string(kConns), std::to_string(kConns)}));
   EXPECT_GE(install_->counter("sock_inserted"), 2u * kConns);
   EXPECT_GE(install_->counter("splice_msgs"), 2u * kConns);
-  EXPECT_EQ(install_->map_entries("sm_sock_v1"), 0);
-  EXPECT_EQ(install_->map_entries("sm_origdst_v1"), 0);
+  EXPECT_EQ(install_->map_entries("sm_sock_v2"), 0);
+  EXPECT_EQ(install_->map_entries("sm_origdst_v2"), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hops, Splice, ::testing::Values(Hop::app_sidecar, Hop::sidecar_sidecar),

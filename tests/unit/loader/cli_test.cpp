@@ -52,9 +52,13 @@ TEST(Cli, InstallAndSplice) {
   auto c = p({"install", "--cgroup", "/sys/fs/cgroup/unified/sm-x", "--no-splice"});
   ASSERT_TRUE(c);
   EXPECT_EQ(c->cgroup, "/sys/fs/cgroup/unified/sm-x");
-  EXPECT_FALSE(c->splice);
-  EXPECT_TRUE(p({"splice", "on"})->splice);
-  EXPECT_FALSE(p({"splice", "off"})->splice);
+  EXPECT_EQ(c->splice, std::optional<bool>(false));
+  // Without --no-splice a rerun keeps the running install's setting.
+  EXPECT_EQ(p({"install"})->splice, std::nullopt);
+  EXPECT_EQ(p({"splice", "on"})->splice, std::optional<bool>(true));
+  EXPECT_EQ(p({"splice", "off"})->splice, std::optional<bool>(false));
+  EXPECT_TRUE(p({"enroll", "--netns", "/run/netns/x", "--splice-app"})->settings.splice_app);
+  EXPECT_FALSE(p({"enroll", "--netns", "/run/netns/x"})->settings.splice_app);
   EXPECT_EQ(err({"splice"}), "splice: say on or off");
   EXPECT_EQ(err({"splice", "on", "off"}), "splice: give on or off once");
   EXPECT_TRUE(p({"-v", "status", "--json"})->json);

@@ -85,5 +85,24 @@ COMMIT
   EXPECT_EQ(render_teardown("*nat\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"), "");
 }
 
+TEST(Iptables, Ip6tablesRulesUseIpv6LoopbackAndOnlyIpv6Cidrs) {
+  WorkloadSettings s;
+  s.exclude_cidrs = {*parse_cidr("198.19.0.0/16", "x"), *parse_cidr("2001:2:0:9::/64", "x")};
+  std::string v6 = render_rules(s, AF_INET6);
+  EXPECT_NE(v6.find("-A SOCKMESH_OUTPUT -d ::1/128 "), std::string::npos);
+  EXPECT_NE(v6.find("-A SOCKMESH_INBOUND -s ::1/128 "), std::string::npos);
+  EXPECT_NE(v6.find("-A SOCKMESH_OUTPUT -d 2001:2:0:9::/64 "), std::string::npos);
+  EXPECT_EQ(v6.find("198.19.0.0/16"), std::string::npos);
+  EXPECT_EQ(v6.find("127.0.0.0/8"), std::string::npos);
+  std::string v4 = render_rules(s, AF_INET);
+  EXPECT_EQ(v4.find("2001:2"), std::string::npos);
+  EXPECT_NE(v4.find("-d 198.19.0.0/16 "), std::string::npos);
+  // Include CIDRs of IPv4 only: IPv6 destinations are outside them, so not redirected.
+  s.include_cidrs = {*parse_cidr("198.18.0.0/15", "x")};
+  v6 = render_rules(s, AF_INET6);
+  EXPECT_EQ(v6.find("include-cidr\""), std::string::npos);
+  EXPECT_NE(v6.find("outside-include-cidrs\" -j RETURN"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sm::iptables

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 namespace sm {
@@ -32,7 +34,9 @@ TEST(Workload, EncodesValueAndRuleKeys) {
   EXPECT_EQ(e.ports[1].direction, SM_DIR_INBOUND);
   ASSERT_EQ(e.cidrs.size(), 2u);
   EXPECT_EQ(e.cidrs[0].kind, static_cast<uint32_t>(SM_CIDR_EXCLUDE));
-  EXPECT_EQ(e.cidrs[0].prefixlen, SM_CIDR_FIXED_BITS + 16u);
+  // IPv4 prefixes count in the 128-bit v4-mapped form: 96 + 16.
+  EXPECT_EQ(e.cidrs[0].prefixlen, SM_CIDR_FIXED_BITS + 96u + 16u);
+  EXPECT_EQ(e.cidrs[0].addr.be32[2], htonl(0xffff));
   EXPECT_EQ(e.cidrs[0].netns_cookie, 4242u);
   EXPECT_EQ(e.cidrs[1].kind, static_cast<uint32_t>(SM_CIDR_INCLUDE));
 }
@@ -42,7 +46,26 @@ TEST(Workload, KeyPaddingIsZero) {
   sm_port_key k = make_port_key(1, 2, SM_DIR_INBOUND);
   for (unsigned char b : k.pad) EXPECT_EQ(b, 0);
   sm_cidr_key c = make_cidr_key(1, SM_CIDR_EXCLUDE, *parse_cidr("198.18.0.0/15", "x"));
-  EXPECT_EQ(c.pad, 0u);
+  EXPECT_EQ(c.addr.be32[0] | c.addr.be32[1], 0u);
+}
+
+TEST(Workload, Ipv6CidrsAndSpliceAppAreEncodedAndDecoded) {
+  WorkloadSettings s;
+  s.exclude_cidrs = {*parse_cidr("2001:2:0:7::/64", "x"), *parse_cidr("198.19.0.0/16", "x")};
+  s.include_cidrs = {*parse_cidr("2001:2::/48", "x")};
+  s.splice_app = true;
+  EncodedWorkload e = encode_workload(5, 1, s);
+  EXPECT_EQ(e.value.flags, static_cast<uint32_t>(SM_WL_INCLUDE_CIDRS | SM_WL_SPLICE_APP));
+  ASSERT_EQ(e.cidrs.size(), 3u);
+  EXPECT_EQ(e.cidrs[0].prefixlen, SM_CIDR_FIXED_BITS + 64u);
+  EXPECT_EQ(ntohl(e.cidrs[0].addr.be32[0]), 0x20010002u);
+  WorkloadSettings d = decode_workload(5, e.value, e.ports, e.cidrs);
+  EXPECT_TRUE(d.splice_app);
+  ASSERT_EQ(d.exclude_cidrs.size(), 2u);
+  EXPECT_EQ(d.exclude_cidrs[0].str(), "2001:2:0:7::/64");
+  EXPECT_EQ(d.exclude_cidrs[1].str(), "198.19.0.0/16");
+  ASSERT_EQ(d.include_cidrs.size(), 1u);
+  EXPECT_EQ(d.include_cidrs[0].str(), "2001:2::/48");
 }
 
 TEST(Workload, IncludeEverythingMeansNoIncludeFilter) {
