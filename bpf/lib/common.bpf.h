@@ -55,21 +55,21 @@ static __always_inline int addr_is_unspecified(const struct sm_addr* a) {
  * the *_ip4 fields; AF_INET6 sockets in *_ip6, already v4-mapped for IPv4 peers. Every
  * field is read (volatile, 32 bits at a time) before choosing: the verifier refuses a ctx
  * load through a pointer the compiler merged from two branches. */
-#define SM_CTX_ADDR(a, ctx, which)                                   \
-  do {                                                               \
-    __u32 __v4 = *(volatile __u32*)&(ctx)->which##_ip4;              \
-    __u32 __w0 = *(volatile __u32*)&(ctx)->which##_ip6[0];           \
-    __u32 __w1 = *(volatile __u32*)&(ctx)->which##_ip6[1];           \
-    __u32 __w2 = *(volatile __u32*)&(ctx)->which##_ip6[2];           \
-    __u32 __w3 = *(volatile __u32*)&(ctx)->which##_ip6[3];           \
-    if ((ctx)->family == AF_INET) {                                  \
-      addr_from_v4((a), __v4);                                       \
-    } else {                                                         \
-      (a)->be32[0] = __w0;                                           \
-      (a)->be32[1] = __w1;                                           \
-      (a)->be32[2] = __w2;                                           \
-      (a)->be32[3] = __w3;                                           \
-    }                                                                \
+#define SM_CTX_ADDR(a, ctx, which)                         \
+  do {                                                     \
+    __u32 __v4 = *(volatile __u32*)&(ctx)->which##_ip4;    \
+    __u32 __w0 = *(volatile __u32*)&(ctx)->which##_ip6[0]; \
+    __u32 __w1 = *(volatile __u32*)&(ctx)->which##_ip6[1]; \
+    __u32 __w2 = *(volatile __u32*)&(ctx)->which##_ip6[2]; \
+    __u32 __w3 = *(volatile __u32*)&(ctx)->which##_ip6[3]; \
+    if ((ctx)->family == AF_INET) {                        \
+      addr_from_v4((a), __v4);                             \
+    } else {                                               \
+      (a)->be32[0] = __w0;                                 \
+      (a)->be32[1] = __w1;                                 \
+      (a)->be32[2] = __w2;                                 \
+      (a)->be32[3] = __w3;                                 \
+    }                                                      \
   } while (0)
 
 static __always_inline struct sm_stats* stats(void) {
