@@ -121,8 +121,13 @@ AdminResponse Admin::handle(std::string_view method, std::string_view path) cons
   if (path == "/stats/prometheus") return {200, "text/plain; version=0.0.4", prometheus()};
   if (path == "/healthz") return {200, "text/plain", "OK\n"};
   if (path == "/ready") {
+    // Live once every worker runs and a table is there (when a control plane feeds one);
+    // what is degraded (Consul unreachable, a stale table, a refused rule) follows "LIVE".
     bool live = shared_.workers_running.load() == shared_.opts.workers;
-    return {live ? 200 : 503, "text/plain", live ? "LIVE\n" : "PRE_INITIALIZING\n"};
+    const bool needs_table = !shared_.opts.config_path.empty() || shared_.control.consul();
+    if (needs_table && !shared_.routes.current()) live = false;
+    return {live ? 200 : 503, "text/plain",
+            (live ? "LIVE\n" : "PRE_INITIALIZING\n") + shared_.control.ready_note()};
   }
   return {404, "text/plain",
           "not found; try /config_dump /clusters /stats /stats/prometheus /ready /healthz\n"};
@@ -130,8 +135,19 @@ AdminResponse Admin::handle(std::string_view method, std::string_view path) cons
 
 std::string Admin::config_dump() const {
   auto table = shared_.routes.current();
-  if (!table) return "{\"virtual_hosts\":[],\"clusters\":[]}\n";
-  return route::dump_route_config(table->config()) + "\n";
+  std::string dump = table ? route::dump_route_config(table->config()) + "\n"
+                           : "{\"virtual_hosts\":[],\"clusters\":[]}\n";
+  if (shared_.control.consul()) {
+    // Where the table came from and what the rules could not give, as one more member
+    // ("control_plane", which --config ignores, so a dump still reads back).
+    std::string status = shared_.control.dump_json();
+    for (size_t p = 0; (p = status.find('\n', p)) != std::string::npos; p += 3)
+      status.replace(p, 1, "\n  ");
+    dump.erase(dump.find_last_of('}'));
+    while (!dump.empty() && (dump.back() == '\n' || dump.back() == ' ')) dump.pop_back();
+    dump += ",\n  \"control_plane\": " + status + "\n}\n\n";
+  }
+  return dump;
 }
 
 std::string Admin::clusters() const {
@@ -176,6 +192,13 @@ std::string Admin::stats() const {
   if (auto table = shared_.routes.current())
     for (const auto& [name, v] : route::render_stats(*table, route::Clock::now()))
       o << name << ": " << v << "\n";
+  if (shared_.control.consul()) {
+    for (const auto& [name, v] : shared_.control.counters()) o << name << ": " << v << "\n";
+    auto p = shared_.control.consul_propagation.snapshot();
+    o << "control_plane.consul_propagation_ms: count=" << p.count
+      << " P50=" << fmt_ms(p.quantile_ms(0.5)) << " P90=" << fmt_ms(p.quantile_ms(0.9))
+      << " P99=" << fmt_ms(p.quantile_ms(0.99)) << " (ms)\n";
+  }
   return o.str();
 }
 
@@ -234,6 +257,27 @@ std::string Admin::prometheus() const {
         o << "sockmesh_cluster_" << fam << "{cluster_name=\"" << label(cluster) << "\"} " << v
           << "\n";
     }
+  }
+  if (shared_.control.consul()) {
+    for (const auto& [name, v] : shared_.control.counters()) {
+      std::string fam = name;
+      for (char& ch : fam)
+        if (ch == '.') ch = '_';
+      const bool gauge = fam.ends_with("_fields") || fam.find("watches") != std::string::npos;
+      emit_family(fam, gauge ? "gauge" : "counter");
+      o << "sockmesh_" << fam << " " << v << "\n";
+    }
+    emit_family("consul_propagation_ms", "histogram");
+    auto p = shared_.control.consul_propagation.snapshot();
+    uint64_t cum = 0;
+    for (size_t b = 0; b < Histogram::kBounds.size(); ++b) {
+      cum += p.buckets[b];
+      o << "sockmesh_consul_propagation_ms_bucket{le=\"" << fmt_ms(Histogram::kBounds[b]) << "\"} "
+        << cum << "\n";
+    }
+    o << "sockmesh_consul_propagation_ms_bucket{le=\"+Inf\"} " << p.count << "\n";
+    o << "sockmesh_consul_propagation_ms_sum " << fmt_ms(p.sum_ms) << "\n";
+    o << "sockmesh_consul_propagation_ms_count " << p.count << "\n";
   }
   return o.str();
 }

@@ -1,17 +1,20 @@
 // sockmesh-proxy: the sidecar. Loads the route table, binds the listeners (one per
 // worker, SO_REUSEPORT) and the admin API, drops privileges, runs one io_uring worker per
-// thread. SIGHUP reloads --config (a bad file keeps the last good table); SIGINT/SIGTERM stop.
+// thread. The control plane (control.h) keeps the table: from Consul and Istio rules, or
+// --config; SIGHUP re-reads --config or the rule files; SIGINT/SIGTERM stop.
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "proxy/admin.h"
+#include "proxy/control.h"
 #include "proxy/options.h"
 #include "proxy/shared.h"
 #include "proxy/sockets.h"
@@ -24,16 +27,6 @@ namespace {
 
 using namespace sm;
 using namespace sm::proxy;
-
-Status load_routes(Shared& shared) {
-  if (shared.opts.config_path.empty()) return {};
-  auto cfg = route::load_route_config(shared.opts.config_path);
-  if (!cfg) return cfg.error();
-  auto table = route::RouteTable::build(std::move(*cfg), shared.cluster_states);
-  if (!table) return table.error();
-  shared.routes.publish(*table);
-  return {};
-}
 
 Status drop_privileges(const Options& o) {
   if (!o.uid && !o.gid) return {};
@@ -77,8 +70,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  auto control_opts = ControlOptions::from(*opts, std::getenv("CONSUL_HTTP_ADDR"),
+                                           std::getenv("CONSUL_HTTP_TOKEN"));
+  if (!control_opts) return fail(control_opts.error());
   Shared shared(*opts);
-  if (Status s = load_routes(shared); !s) return fail(s.error());
+  Control control(shared, std::move(*control_opts));
+  if (Status s = control.load_initial(); !s) return fail(s.error());
   if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
 
   // Bind everything while still privileged, then drop.
@@ -94,6 +91,8 @@ int main(int argc, char** argv) {
   Admin admin(shared);
   if (Status s = admin.start(opts->admin_port); !s) return fail(s.error());
   if (Status s = drop_privileges(*opts); !s) return fail(s.error());
+
+  control.start();
 
   std::vector<std::thread> threads;
   std::atomic<int> failed{0};
@@ -117,15 +116,13 @@ int main(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&sigs, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      if (Status s = load_routes(shared); !s)
-        SM_WARN("reload: %s (keeping the previous route table)", s.error().message().c_str());
-      else
-        SM_INFO("reload: routes from %s", opts->config_path.c_str());
+      control.reload();
       continue;
     }
     break;
   }
   shared.stop = true;
+  control.stop();
   for (auto& t : threads) t.join();
   admin.stop();
   return failed ? 1 : 0;

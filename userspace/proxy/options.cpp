@@ -16,6 +16,15 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
   --admin-port N              admin API on 127.0.0.1 (default 15000)
   --workers N                 worker threads, one io_uring each (default: CPUs)
   --config FILE               static route table, in the JSON shape of /config_dump
+                              (with Consul: served until Consul answers)
+  --consul URL                Consul agent, plain http (default: $CONSUL_HTTP_ADDR; token:
+                              $CONSUL_HTTP_TOKEN, sent as X-Consul-Token)
+  --service-cluster NAME      this sidecar's service ("productpage-v1": sourceLabels)
+  --services a,b              watch only these Consul services (default: all)
+  --state-dir DIR             keep the last good table here; served when Consul is down
+  --rules FILE|DIR            Istio VirtualService/DestinationRule YAML or JSON
+  --rules-kv PREFIX           Istio rules in Consul KV under PREFIX (watched)
+  --consul-wait-s N           blocking query wait, seconds (60)
   --uid N --gid N             drop to this user/group after binding (when root)
   --access-log PATH|-         JSON-lines access log to a file or stdout (default off)
   --max-request-headers-kb N  request head limit, 431 above it (default 60)
@@ -52,6 +61,13 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
                                                     {"--admin-port", true},
                                                     {"--workers", true},
                                                     {"--config", true},
+                                                    {"--consul", true},
+                                                    {"--service-cluster", true},
+                                                    {"--services", true},
+                                                    {"--state-dir", true},
+                                                    {"--rules", true},
+                                                    {"--rules-kv", true},
+                                                    {"--consul-wait-s", true},
                                                     {"--uid", true},
                                                     {"--gid", true},
                                                     {"--access-log", true},
@@ -110,6 +126,29 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
     else if (a == "--config") {
       if (v.empty()) return plain_error("--config: needs a file");
       o.config_path = v;
+    } else if (a == "--consul" || a == "--service-cluster" || a == "--state-dir" ||
+               a == "--rules" || a == "--rules-kv") {
+      if (v.empty()) return plain_error(a + ": needs a value");
+      std::string& field = a == "--consul"            ? o.consul_url
+                           : a == "--service-cluster" ? o.service_cluster
+                           : a == "--state-dir"       ? o.state_dir
+                           : a == "--rules"           ? o.rules_path
+                                                      : o.rules_kv_prefix;
+      field = v;
+    } else if (a == "--services") {
+      o.services.clear();
+      size_t start = 0;
+      while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string name = v.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (name.empty() || name.find_first_of(" /?#") != std::string::npos)
+          return plain_error("--services: '" + v + "': a comma-separated list of service names");
+        o.services.push_back(name);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    } else if (a == "--consul-wait-s") {
+      s = num(o.consul_wait_s, 1, 600);  // Consul caps a blocking query's wait at 10 minutes
     } else if (a == "--uid" || a == "--gid") {
       uint32_t id = 0;
       s = num(id, 0, 0xfffffffeu);

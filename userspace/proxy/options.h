@@ -18,11 +18,19 @@ using Millis = std::chrono::milliseconds;
 struct Options {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
-  uint16_t admin_port = 15000;       // always on 127.0.0.1
-  uint32_t workers = 0;              // 0: one per CPU
-  std::string config_path;           // --config FILE: a static route table (/config_dump's shape)
-  std::optional<uint32_t> uid, gid;  // drop to these after binding (when started as root)
-  std::string access_log;            // "" off, "-" stdout, else a file path
+  uint16_t admin_port = 15000;  // always on 127.0.0.1
+  uint32_t workers = 0;         // 0: one per CPU
+  std::string config_path;      // --config FILE: a static route table (/config_dump's shape)
+  // The control plane (proxy/control.h). Consul's address also comes from CONSUL_HTTP_ADDR.
+  std::string consul_url;             // --consul URL (plain http)
+  std::string service_cluster;        // --service-cluster NAME: this sidecar's own service
+  std::vector<std::string> services;  // --services a,b: watch only these
+  std::string state_dir;              // --state-dir DIR: the last good table
+  std::string rules_path;             // --rules FILE|DIR: Istio rules
+  std::string rules_kv_prefix;        // --rules-kv PREFIX: Istio rules in Consul KV
+  uint32_t consul_wait_s = 60;        // --consul-wait-s: a blocking query's wait
+  std::optional<uint32_t> uid, gid;   // drop to these after binding (when started as root)
+  std::string access_log;             // "" off, "-" stdout, else a file path
 
   http::Limits limits;  // --max-request-headers-kb, --max-headers
   // Protocol sniffing: how long to wait for a client's first bytes before treating the

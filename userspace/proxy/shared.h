@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/control_status.h"
 #include "proxy/options.h"
 #include "proxy/proxy_stats.h"
 #include "route/cluster_state.h"
@@ -38,6 +39,7 @@ struct Shared {
   route::SnapshotPublisher<route::RouteTable> routes;
   ListenerStats listener_stats[2] = {ListenerStats("outbound"), ListenerStats("inbound")};
   AccessLog access_log;
+  ControlStatus control;  // written by the control plane (control.h), read by the admin
   std::atomic<bool> stop{false};
   std::atomic<uint32_t> workers_running{0};
 };
