@@ -27,11 +27,12 @@ static __always_inline int splice_msg(struct sk_msg_md* msg) {
   return SK_PASS;
 }
 
-/* install's probe of this kernel (loader/probe.cpp): every send goes into the receive
- * queue of the socket at key 0 of the probe's private sockhash. */
+/* install's probe of this kernel (loader/probe.cpp): the probe's private sockhash holds
+ * the two ends of one loopback connection keyed by their local port; every send goes
+ * into the peer's receive queue, as sm_splice does for a pair. */
 static __always_inline int probe_msg(struct sk_msg_md* msg) {
-  __u32 k = 0;
-  return bpf_msg_redirect_hash(msg, &sm_probe, &k, BPF_F_INGRESS);
+  __u32 peer_port = port_from_remote_port(msg->remote_port);
+  return bpf_msg_redirect_hash(msg, &sm_probe, &peer_port, BPF_F_INGRESS);
 }
 
 #endif /* SM_SPLICE_BPF_H */
