@@ -26,7 +26,8 @@ Controls for tests, outside Consul's API (POST):
   /_double/hang           hold API reads (GET) unanswered until cleared
   /_double/clear          end fail and hang
   /_double/bulk           JSON list of catalog registrations in one write (benchmarks)
-  GET /_double/stats      request counts, blocked queries, the raft index
+  GET /_double/stats      request counts, blocked queries, the raft index, and how long a
+                          write took to reach a blocked query (delivery_ms; ?reset clears)
 
 usage: consul_double.py --port N [--addr A] [--token T] [--node-name N] [--node-address A]
 """
@@ -63,6 +64,8 @@ class State:
         self.cv = threading.Condition()
         self.index = 10  # the raft index; every write bumps it
         self.epoch = 0  # bumped by reset_index: wakes every blocked query
+        self.write_times = {}  # raft index -> when it was written (for delivery delays)
+        self.delivery = []  # write -> blocked query answered with it, seconds
         self.agent_node = node_name
         self.nodes = {}  # name -> node dict
         self.services = {}  # (node, service id) -> service dict
@@ -77,6 +80,10 @@ class State:
     # ---- writes (caller holds cv) ----
     def bump(self):
         self.index += 1
+        self.write_times[self.index] = time.monotonic()
+        if len(self.write_times) > 100000:
+            for k in sorted(self.write_times)[:50000]:
+                del self.write_times[k]
         return self.index
 
     def add_node(self, name, address, meta=None, tagged=None):
@@ -350,6 +357,8 @@ class Handler(BaseHTTPRequestHandler):
                             break
                         st.cv.wait(left)
                         idx, result = read()
+                    if idx > index and idx in st.write_times and len(st.delivery) < 1000000:
+                        st.delivery.append(time.monotonic() - st.write_times[idx])
                 finally:
                     with self.controls.lock:
                         self.controls.blocked -= 1
@@ -515,8 +524,14 @@ class Handler(BaseHTTPRequestHandler):
         st, c = self.state, self.controls
         if what == "stats":
             with st.cv, c.lock:
+                d = sorted(st.delivery)
+                q = (lambda f: round(d[min(len(d) - 1, int(f * len(d)))] * 1000, 3) if d else None)
                 body = {"index": st.index, "counts": dict(c.counts), "blocked": c.blocked,
-                        "max_blocked": c.max_blocked}
+                        "max_blocked": c.max_blocked,
+                        "delivery_ms": {"count": len(d), "p50": q(0.5), "p99": q(0.99),
+                                        "max": q(1.0)}}
+                if "reset" in query:
+                    st.delivery = []
             return self.send(200, body)
         if method != "POST":
             return self.send(405, "use POST", content_type="text/plain")

@@ -492,17 +492,32 @@ void Control::rebuild() {
   }
   shared_.routes.publish(*table);
   const TimePoint done = Clock::now();
+  const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(done - begin).count();
+  status_.rebuild_time.record_us(static_cast<uint64_t>(build_us));
   status_.publishes++;
   for (TimePoint t0 : pending_)
     status_.consul_propagation.record_us(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(done - t0).count()));
   pending_.clear();
   status_.set_source(ControlStatus::Source::consul, "");
-  SM_DEBUG("control: table %llu published: %zu clusters, %zu virtual hosts, built in %lld us",
-           static_cast<unsigned long long>((*table)->id()), (*table)->clusters().size(),
-           (*table)->virtual_hosts().size(),
-           static_cast<long long>(
-               std::chrono::duration_cast<std::chrono::microseconds>(done - begin).count()));
+  size_t endpoints = 0;
+  for (const route::Cluster& c : (*table)->clusters()) endpoints += c.endpoint_count();
+  if (!first_published_) {
+    first_published_ = true;
+    SM_INFO(
+        "control: first table from Consul %lld ms after start: %zu services, %zu clusters, "
+        "%zu endpoints, built in %lld us",
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(done - started_).count()),
+        (*table)->virtual_hosts().size(), (*table)->clusters().size(), endpoints,
+        static_cast<long long>(build_us));
+  } else {
+    SM_DEBUG(
+        "control: table %llu published: %zu services, %zu clusters, %zu endpoints, built in "
+        "%lld us",
+        static_cast<unsigned long long>((*table)->id()), (*table)->virtual_hosts().size(),
+        (*table)->clusters().size(), endpoints, static_cast<long long>(build_us));
+  }
   if (!options_.state_dir.empty()) save_due_ = true;
 }
 

@@ -137,6 +137,7 @@ class Control {
   consul::TimePoint next_save_{};
   bool save_due_ = false;
   bool consul_ok_ = true;  // for logging the transitions once
+  bool first_published_ = false;
   std::string last_logged_rule_error_;
 };
 

@@ -39,6 +39,8 @@ class ControlStatus {
   std::atomic<uint64_t> unsupported_fields{0};  // gauge: reported now
   // Consul answer with a new index received -> the table built from it published.
   Histogram consul_propagation;
+  // Translate + RouteTable::build + publish, per rebuild that produced a new table.
+  Histogram rebuild_time;
 
   // ---- read by the admin ----
   bool consul() const;  // a control plane with Consul runs
