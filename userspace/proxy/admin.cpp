@@ -20,8 +20,7 @@ namespace {
 std::string label(std::string_view v) {
   std::string o;
   for (char ch : v) {
-    if (ch == '\\' || ch == '"')
-      o += '\\';
+    if (ch == '\\' || ch == '"') o += '\\';
     if (ch == '\n') {
       o += "\\n";
       continue;
@@ -37,14 +36,15 @@ std::string fmt_ms(double v) {
   return buf;
 }
 
-} // namespace
+}  // namespace
 
-Admin::~Admin() { stop(); }
+Admin::~Admin() {
+  stop();
+}
 
 Status Admin::start(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return errno_error("admin socket");
+  if (fd < 0) return errno_error("admin socket");
   listen_.reset(fd);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -52,22 +52,18 @@ Status Admin::start(uint16_t port) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0)
-    return errno_error("--admin-port " + std::to_string(port) +
-                       ": bind 127.0.0.1");
-  if (::listen(fd, 64) != 0)
-    return errno_error("admin listen");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return errno_error("--admin-port " + std::to_string(port) + ": bind 127.0.0.1");
+  if (::listen(fd, 64) != 0) return errno_error("admin listen");
   int ev = ::eventfd(0, EFD_CLOEXEC);
-  if (ev < 0)
-    return errno_error("eventfd");
+  if (ev < 0) return errno_error("eventfd");
   wake_.reset(ev);
   thread_ = std::thread([this] { serve(); });
   return {};
 }
 
 void Admin::stop() {
-  if (!thread_.joinable())
-    return;
+  if (!thread_.joinable()) return;
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
   thread_.join();
@@ -77,15 +73,12 @@ void Admin::serve() {
   for (;;) {
     pollfd p[2] = {{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     if (::poll(p, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return;
     }
-    if (p[1].revents)
-      return;
+    if (p[1].revents) return;
     int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0)
-      continue;
+    if (c < 0) continue;
     UniqueFd conn(c);
     timeval tv{2, 0};
     ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -93,12 +86,10 @@ void Admin::serve() {
     char buf[4096];
     while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
       ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0)
-        break;
+      if (n <= 0) break;
       req.append(buf, static_cast<size_t>(n));
     }
-    size_t sp1 = req.find(' '),
-           sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
+    size_t sp1 = req.find(' '), sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
     AdminResponse r;
     if (sp2 == std::string::npos) {
       r = {400, "text/plain", "bad request\n"};
@@ -109,51 +100,37 @@ void Admin::serve() {
     }
     std::ostringstream out;
     out << "HTTP/1.1 " << r.status << (r.status == 200 ? " OK" : " Error")
-        << "\r\ncontent-type: " << r.content_type
-        << "\r\ncontent-length: " << r.body.size()
+        << "\r\ncontent-type: " << r.content_type << "\r\ncontent-length: " << r.body.size()
         << "\r\nserver: sockmesh\r\nconnection: close\r\n\r\n"
         << r.body;
     std::string s = out.str();
     size_t off = 0;
     while (off < s.size()) {
       ssize_t n = ::send(c, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0)
-        break;
+      if (n <= 0) break;
       off += static_cast<size_t>(n);
     }
   }
 }
 
-AdminResponse Admin::handle(std::string_view method,
-                            std::string_view path) const {
-  if (method != "GET" && method != "HEAD")
-    return {405, "text/plain", "use GET\n"};
-  if (path == "/config_dump")
-    return {200, "application/json", config_dump()};
-  if (path == "/clusters")
-    return {200, "text/plain", clusters()};
-  if (path == "/stats")
-    return {200, "text/plain", stats()};
-  if (path == "/stats/prometheus")
-    return {200, "text/plain; version=0.0.4", prometheus()};
-  if (path == "/healthz")
-    return {200, "text/plain", "OK\n"};
+AdminResponse Admin::handle(std::string_view method, std::string_view path) const {
+  if (method != "GET" && method != "HEAD") return {405, "text/plain", "use GET\n"};
+  if (path == "/config_dump") return {200, "application/json", config_dump()};
+  if (path == "/clusters") return {200, "text/plain", clusters()};
+  if (path == "/stats") return {200, "text/plain", stats()};
+  if (path == "/stats/prometheus") return {200, "text/plain; version=0.0.4", prometheus()};
+  if (path == "/healthz") return {200, "text/plain", "OK\n"};
   if (path == "/ready") {
-    // Live once every worker runs and a table is there (when a control plane
-    // feeds one); what is degraded (Consul unreachable, a stale table, a
-    // refused rule) follows "LIVE".
+    // Live once every worker runs and a table is there (when a control plane feeds one);
+    // what is degraded (Consul unreachable, a stale table, a refused rule) follows "LIVE".
     bool live = shared_.workers_running.load() == shared_.opts.workers;
-    const bool needs_table =
-        !shared_.opts.config_path.empty() || shared_.control.consul();
-    if (needs_table && !shared_.routes.current())
-      live = false;
+    const bool needs_table = !shared_.opts.config_path.empty() || shared_.control.consul();
+    if (needs_table && !shared_.routes.current()) live = false;
     return {live ? 200 : 503, "text/plain",
-            (live ? "LIVE\n" : "PRE_INITIALIZING\n") +
-                shared_.control.ready_note()};
+            (live ? "LIVE\n" : "PRE_INITIALIZING\n") + shared_.control.ready_note()};
   }
   return {404, "text/plain",
-          "not found; try /config_dump /clusters /stats /stats/prometheus "
-          "/ready /healthz\n"};
+          "not found; try /config_dump /clusters /stats /stats/prometheus /ready /healthz\n"};
 }
 
 std::string Admin::config_dump() const {
@@ -161,48 +138,40 @@ std::string Admin::config_dump() const {
   std::string dump = table ? route::dump_route_config(table->config()) + "\n"
                            : "{\"virtual_hosts\":[],\"clusters\":[]}\n";
   if (shared_.control.consul()) {
-    // Where the table came from and what the rules could not give, as one more
-    // member
+    // Where the table came from and what the rules could not give, as one more member
     // ("control_plane", which --config ignores, so a dump still reads back).
     std::string status = shared_.control.dump_json();
     for (size_t p = 0; (p = status.find('\n', p)) != std::string::npos; p += 3)
       status.replace(p, 1, "\n  ");
     dump.erase(dump.find_last_of('}'));
-    while (!dump.empty() && (dump.back() == '\n' || dump.back() == ' '))
-      dump.pop_back();
+    while (!dump.empty() && (dump.back() == '\n' || dump.back() == ' ')) dump.pop_back();
     dump += ",\n  \"control_plane\": " + status + "\n}\n\n";
   }
   return dump;
 }
 
 std::string Admin::clusters() const {
-  // Envoy's /clusters text format: cluster::field::value and
-  // cluster::host::field::value.
+  // Envoy's /clusters text format: cluster::field::value and cluster::host::field::value.
   auto table = shared_.routes.current();
   std::ostringstream o;
-  if (!table)
-    return "";
+  if (!table) return "";
   auto now = route::Clock::now();
-  for (const auto &cl : table->clusters()) {
-    const auto &n = cl.name();
-    const auto &cb = cl.config().circuit_breakers;
-    o << n << "::default_priority::max_connections::" << cb.max_connections
-      << "\n";
-    o << n
-      << "::default_priority::max_pending_requests::" << cb.max_pending_requests
-      << "\n";
+  for (const auto& cl : table->clusters()) {
+    const auto& n = cl.name();
+    const auto& cb = cl.config().circuit_breakers;
+    o << n << "::default_priority::max_connections::" << cb.max_connections << "\n";
+    o << n << "::default_priority::max_pending_requests::" << cb.max_pending_requests << "\n";
     o << n << "::default_priority::max_requests::" << cb.max_requests << "\n";
     o << n << "::default_priority::max_retries::" << cb.max_retries << "\n";
     for (uint32_t i = 0; i < cl.endpoint_count(); ++i) {
-      const auto &e = cl.endpoint(i);
-      const auto &es = cl.endpoint_state(i);
+      const auto& e = cl.endpoint(i);
+      const auto& es = cl.endpoint_state(i);
       std::string h = n + "::" + endpoint_str(e.address, e.port);
       o << h << "::rq_active::" << es.active_requests() << "\n";
       o << h << "::weight::" << e.weight << "\n";
-      o << h << "::health_flags::"
-        << (es.ejected(now) ? "/failed_outlier_check" : "healthy") << "\n";
-      for (const auto &[k, v] : e.labels)
-        o << h << "::label::" << k << "=" << v << "\n";
+      o << h << "::health_flags::" << (es.ejected(now) ? "/failed_outlier_check" : "healthy")
+        << "\n";
+      for (const auto& [k, v] : e.labels) o << h << "::label::" << k << "=" << v << "\n";
     }
   }
   return o.str();
@@ -210,34 +179,26 @@ std::string Admin::clusters() const {
 
 std::string Admin::stats() const {
   std::ostringstream o;
-  for (const auto &ls : shared_.listener_stats) {
-    for (const auto &[name, v] : ls.counters())
-      o << name << ": " << v << "\n";
-    for (auto [hname, h] :
-         {std::pair{"downstream_rq_time", &ls.downstream_rq_time},
-          std::pair{"upstream_rq_time", &ls.upstream_rq_time}}) {
+  for (const auto& ls : shared_.listener_stats) {
+    for (const auto& [name, v] : ls.counters()) o << name << ": " << v << "\n";
+    for (auto [hname, h] : {std::pair{"downstream_rq_time", &ls.downstream_rq_time},
+                            std::pair{"upstream_rq_time", &ls.upstream_rq_time}}) {
       auto s = h->snapshot();
       o << "listener." << ls.name << "." << hname << ": count=" << s.count
-        << " P50=" << fmt_ms(s.quantile_ms(0.5))
-        << " P90=" << fmt_ms(s.quantile_ms(0.9))
+        << " P50=" << fmt_ms(s.quantile_ms(0.5)) << " P90=" << fmt_ms(s.quantile_ms(0.9))
         << " P99=" << fmt_ms(s.quantile_ms(0.99)) << " (ms)\n";
     }
   }
   if (auto table = shared_.routes.current())
-    for (const auto &[name, v] :
-         route::render_stats(*table, route::Clock::now()))
+    for (const auto& [name, v] : route::render_stats(*table, route::Clock::now()))
       o << name << ": " << v << "\n";
   if (shared_.control.consul()) {
-    for (const auto &[name, v] : shared_.control.counters())
-      o << name << ": " << v << "\n";
-    for (auto [hname, h] :
-         {std::pair{"consul_propagation_ms",
-                    &shared_.control.consul_propagation},
-          std::pair{"rebuild_ms", &shared_.control.rebuild_time}}) {
+    for (const auto& [name, v] : shared_.control.counters()) o << name << ": " << v << "\n";
+    for (auto [hname, h] : {std::pair{"consul_propagation_ms", &shared_.control.consul_propagation},
+                            std::pair{"rebuild_ms", &shared_.control.rebuild_time}}) {
       auto p = h->snapshot();
       o << "control_plane." << hname << ": count=" << p.count
-        << " P50=" << fmt_ms(p.quantile_ms(0.5))
-        << " P90=" << fmt_ms(p.quantile_ms(0.9))
+        << " P50=" << fmt_ms(p.quantile_ms(0.5)) << " P90=" << fmt_ms(p.quantile_ms(0.9))
         << " P99=" << fmt_ms(p.quantile_ms(0.99)) << " (ms)\n";
     }
   }
@@ -246,73 +207,66 @@ std::string Admin::stats() const {
 
 std::string Admin::prometheus() const {
   std::ostringstream o;
-  auto emit_family = [&](const std::string &name, const char *type) {
+  auto emit_family = [&](const std::string& name, const char* type) {
     o << "# TYPE sockmesh_" << name << " " << type << "\n";
   };
   // Listener counters and gauges, one family per stat with a listener label.
   std::vector<std::vector<std::pair<std::string, uint64_t>>> per(2);
-  for (int i = 0; i < 2; ++i)
-    per[i] = shared_.listener_stats[i].counters();
+  for (int i = 0; i < 2; ++i) per[i] = shared_.listener_stats[i].counters();
   for (size_t j = 0; j < per[0].size(); ++j) {
     std::string stat = per[0][j].first.substr(per[0][j].first.rfind('.') + 1);
     bool gauge = stat.find("_active") != std::string::npos;
     emit_family("listener_" + stat, gauge ? "gauge" : "counter");
     for (int i = 0; i < 2; ++i)
-      o << "sockmesh_listener_" << stat << "{listener=\""
-        << shared_.listener_stats[i].name << "\"} " << per[i][j].second << "\n";
+      o << "sockmesh_listener_" << stat << "{listener=\"" << shared_.listener_stats[i].name
+        << "\"} " << per[i][j].second << "\n";
   }
-  for (const char *hname : {"downstream_rq_time", "upstream_rq_time"}) {
+  for (const char* hname : {"downstream_rq_time", "upstream_rq_time"}) {
     emit_family(std::string("listener_") + hname, "histogram");
-    for (const auto &ls : shared_.listener_stats) {
+    for (const auto& ls : shared_.listener_stats) {
       auto s =
-          (std::string(hname) == "downstream_rq_time" ? ls.downstream_rq_time
-                                                      : ls.upstream_rq_time)
+          (std::string(hname) == "downstream_rq_time" ? ls.downstream_rq_time : ls.upstream_rq_time)
               .snapshot();
       uint64_t cum = 0;
       for (size_t b = 0; b < Histogram::kBounds.size(); ++b) {
         cum += s.buckets[b];
-        o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name
-          << "\",le=\"" << fmt_ms(Histogram::kBounds[b]) << "\"} " << cum
-          << "\n";
+        o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name << "\",le=\""
+          << fmt_ms(Histogram::kBounds[b]) << "\"} " << cum << "\n";
       }
-      o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name
-        << "\",le=\"+Inf\"} " << s.count << "\n";
-      o << "sockmesh_listener_" << hname << "_sum{listener=\"" << ls.name
-        << "\"} " << fmt_ms(s.sum_ms) << "\n";
-      o << "sockmesh_listener_" << hname << "_count{listener=\"" << ls.name
-        << "\"} " << s.count << "\n";
+      o << "sockmesh_listener_" << hname << "_bucket{listener=\"" << ls.name << "\",le=\"+Inf\"} "
+        << s.count << "\n";
+      o << "sockmesh_listener_" << hname << "_sum{listener=\"" << ls.name << "\"} "
+        << fmt_ms(s.sum_ms) << "\n";
+      o << "sockmesh_listener_" << hname << "_count{listener=\"" << ls.name << "\"} " << s.count
+        << "\n";
     }
   }
   if (auto table = shared_.routes.current()) {
     auto now = route::Clock::now();
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>>
-        families;
-    std::map<std::string, const char *> types;
-    for (const auto &cl : table->clusters()) {
-      for (const auto &st : cl.stats_snapshot(now)) {
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> families;
+    std::map<std::string, const char*> types;
+    for (const auto& cl : table->clusters()) {
+      for (const auto& st : cl.stats_snapshot(now)) {
         std::string fam(st.name);
-        for (char &ch : fam)
-          if (ch == '.')
-            ch = '_';
+        for (char& ch : fam)
+          if (ch == '.') ch = '_';
         families[fam].emplace_back(cl.name(), std::to_string(st.value));
         types[fam] = st.type == route::StatType::counter ? "counter" : "gauge";
       }
     }
-    for (const auto &[fam, rows] : families) {
+    for (const auto& [fam, rows] : families) {
       emit_family("cluster_" + fam, types[fam]);
-      for (const auto &[cluster, v] : rows)
-        o << "sockmesh_cluster_" << fam << "{cluster_name=\"" << label(cluster)
-          << "\"} " << v << "\n";
+      for (const auto& [cluster, v] : rows)
+        o << "sockmesh_cluster_" << fam << "{cluster_name=\"" << label(cluster) << "\"} " << v
+          << "\n";
     }
   }
   if (shared_.control.consul()) {
-    for (const auto &[name, v] : shared_.control.counters()) {
+    for (const auto& [name, v] : shared_.control.counters()) {
       std::string fam = name;
-      for (char &ch : fam)
-        if (ch == '.')
-          ch = '_';
-      const bool gauge =
-          fam.ends_with("_fields") || fam.find("watches") != std::string::npos;
+      for (char& ch : fam)
+        if (ch == '.') ch = '_';
+      const bool gauge = fam.ends_with("_fields") || fam.find("watches") != std::string::npos;
       emit_family(fam, gauge ? "gauge" : "counter");
       o << "sockmesh_" << fam << " " << v << "\n";
     }
@@ -321,15 +275,14 @@ std::string Admin::prometheus() const {
     uint64_t cum = 0;
     for (size_t b = 0; b < Histogram::kBounds.size(); ++b) {
       cum += p.buckets[b];
-      o << "sockmesh_consul_propagation_ms_bucket{le=\""
-        << fmt_ms(Histogram::kBounds[b]) << "\"} " << cum << "\n";
+      o << "sockmesh_consul_propagation_ms_bucket{le=\"" << fmt_ms(Histogram::kBounds[b]) << "\"} "
+        << cum << "\n";
     }
-    o << "sockmesh_consul_propagation_ms_bucket{le=\"+Inf\"} " << p.count
-      << "\n";
+    o << "sockmesh_consul_propagation_ms_bucket{le=\"+Inf\"} " << p.count << "\n";
     o << "sockmesh_consul_propagation_ms_sum " << fmt_ms(p.sum_ms) << "\n";
     o << "sockmesh_consul_propagation_ms_count " << p.count << "\n";
   }
   return o.str();
 }
 
-} // namespace sm::proxy
+}  // namespace sm::proxy
