@@ -495,9 +495,13 @@ void Control::rebuild() {
   const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(done - begin).count();
   status_.rebuild_time.record_us(static_cast<uint64_t>(build_us));
   status_.publishes++;
-  for (TimePoint t0 : pending_)
-    status_.consul_propagation.record_us(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(done - t0).count()));
+  std::string waits;  // for the debug log: each change's receive -> publish, microseconds
+  for (TimePoint t0 : pending_) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(done - t0).count();
+    status_.consul_propagation.record_us(static_cast<uint64_t>(us));
+    if (!waits.empty()) waits += ',';
+    waits += std::to_string(us);
+  }
   pending_.clear();
   status_.set_source(ControlStatus::Source::consul, "");
   size_t endpoints = 0;
@@ -514,9 +518,10 @@ void Control::rebuild() {
   } else {
     SM_DEBUG(
         "control: table %llu published: %zu services, %zu clusters, %zu endpoints, built in "
-        "%lld us",
+        "%lld us; changes waited %s us",
         static_cast<unsigned long long>((*table)->id()), (*table)->virtual_hosts().size(),
-        (*table)->clusters().size(), endpoints, static_cast<long long>(build_us));
+        (*table)->clusters().size(), endpoints, static_cast<long long>(build_us),
+        waits.empty() ? "-" : waits.c_str());
   }
   if (!options_.state_dir.empty()) save_due_ = true;
 }
