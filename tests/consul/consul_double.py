@@ -69,6 +69,7 @@ class State:
         self.agent_node = node_name
         self.nodes = {}  # name -> node dict
         self.services = {}  # (node, service id) -> service dict
+        self.by_name = {}  # service name -> {(node, service id)}
         self.checks = {}  # (node, check id) -> check dict
         self.services_index = 1  # the services table
         self.service_index = {}  # service name -> last index touching it
@@ -136,7 +137,10 @@ class State:
             "CreateIndex": old["CreateIndex"] if old else idx,
             "ModifyIndex": idx,
         }
+        if old and old["Service"] != name:
+            self.by_name.get(old["Service"], set()).discard((node, sid))
         self.services[(node, sid)] = entry
+        self.by_name.setdefault(name, set()).add((node, sid))
         for c in checks:
             cid = c.get("CheckID") or c.get("ID") or ("service:" + sid)
             status = c.get("Status") or ("critical" if c.get("TTL") else "passing")
@@ -161,6 +165,7 @@ class State:
         svc = self.services.pop((node, sid), None)
         if svc is None:
             return False
+        self.by_name.get(svc["Service"], set()).discard((node, sid))
         idx = self.bump()
         for key in [k for k, c in self.checks.items() if k[0] == node and c["ServiceID"] == sid]:
             del self.checks[key]
@@ -239,11 +244,13 @@ class State:
                 return False
         return True
 
+    def index_of_service(self, name):
+        return max(self.service_index.get(name, self.services_index), 1)
+
     def read_health(self, name, only_passing):
         out = []
-        for (node, sid), svc in sorted(self.services.items()):
-            if svc["Service"] != name:
-                continue
+        for (node, sid) in sorted(self.by_name.get(name, ())):
+            svc = self.services[(node, sid)]
             if only_passing and not self.passing(node, sid):
                 continue
             checks = [c for c in self.checks.values() if c["Node"] == node and c["ServiceID"] in ("", sid)]
@@ -252,9 +259,8 @@ class State:
 
     def read_catalog_service(self, name):
         out = []
-        for (node, sid), svc in sorted(self.services.items()):
-            if svc["Service"] != name:
-                continue
+        for (node, sid) in sorted(self.by_name.get(name, ())):
+            svc = self.services[(node, sid)]
             n = self.nodes[node]
             out.append({
                 "ID": n["ID"], "Node": node, "Address": n["Address"], "Datacenter": "dc1",
@@ -336,8 +342,10 @@ class Handler(BaseHTTPRequestHandler):
         with self.controls.lock:
             self.controls.counts[kind] = self.controls.counts.get(kind, 0) + 1
 
-    def blocking(self, query, read):
-        """Runs read() under the state lock; with index > 0 waits until its index moves past it."""
+    def blocking(self, query, read, index_of=None):
+        """Runs read() under the state lock; with index > 0 waits until its index moves past it.
+        index_of() is the query's index without the work of reading (a write wakes every
+        blocked query; most only need to look at their index and sleep again)."""
         st = self.state
         index = int(query.get("index", ["0"])[0] or 0)
         wait = parse_wait(query.get("wait", [""])[0])
@@ -345,7 +353,10 @@ class Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + wait
         with st.cv:
             epoch = st.epoch
-            idx, result = read()
+            if index_of is not None and index > 0 and index_of() <= index:
+                idx, result = index_of(), None
+            else:
+                idx, result = read()
             if index > 0 and idx <= index:
                 with self.controls.lock:
                     self.controls.blocked += 1
@@ -356,7 +367,8 @@ class Handler(BaseHTTPRequestHandler):
                         if left <= 0:
                             break
                         st.cv.wait(left)
-                        idx, result = read()
+                        idx = index_of() if index_of is not None else read()[0]
+                    idx, result = read()
                     if idx > index and idx in st.write_times and len(st.delivery) < 1000000:
                         st.delivery.append(time.monotonic() - st.write_times[idx])
                 finally:
@@ -414,18 +426,20 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         if method == "GET" and path == "/v1/catalog/services":
             self.count("catalog_services")
-            idx, body = self.blocking(query, st.read_services)
+            idx, body = self.blocking(query, st.read_services, lambda: max(st.services_index, 1))
             return self.send(200, body, idx)
         if method == "GET" and path.startswith("/v1/catalog/service/"):
             name = path[len("/v1/catalog/service/"):]
             self.count("catalog_service")
-            idx, body = self.blocking(query, lambda: st.read_catalog_service(name))
+            idx, body = self.blocking(query, lambda: st.read_catalog_service(name),
+                                      lambda: st.index_of_service(name))
             return self.send(200, body, idx)
         if method == "GET" and path.startswith("/v1/health/service/"):
             name = path[len("/v1/health/service/"):]
             self.count("health_service")
             only = "passing" in query and query["passing"][0].lower() not in ("false", "0")
-            idx, body = self.blocking(query, lambda: st.read_health(name, only))
+            idx, body = self.blocking(query, lambda: st.read_health(name, only),
+                                      lambda: st.index_of_service(name))
             return self.send(200, body, idx)
         if path.startswith("/v1/kv/"):
             return self.kv(method, path[len("/v1/kv/"):], query)

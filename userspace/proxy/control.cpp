@@ -186,7 +186,13 @@ void Control::run() {
   start_watches();
   file_stamps_ = stamp_rule_files();
   while (!stop_) {
-    watcher_->poll(milliseconds(50));
+    // Wake for I/O, or when a pending rebuild becomes due (so changes do not wait a full tick).
+    consul::Duration wait = milliseconds(50);
+    if (dirty_) {
+      const auto due = last_rebuild_ + rebuild_interval() - Clock::now();
+      wait = std::clamp<consul::Duration>(due, milliseconds(1), wait);
+    }
+    watcher_->poll(wait);
     track_consul_health();
     const TimePoint now = Clock::now();
     if (reload_.exchange(false)) check_rule_files(true);
@@ -461,8 +467,12 @@ void Control::maybe_rebuild() {
   // traffic to "no route"), but not forever.
   if (!consul_synced() && now - started_ < options_.initial_sync_timeout) return;
   if (!catalog_answered_) return;
-  if (now - last_rebuild_ < options_.min_rebuild_interval) return;
+  if (now - last_rebuild_ < rebuild_interval()) return;
   rebuild();
+}
+
+consul::Duration Control::rebuild_interval() const {
+  return std::max<consul::Duration>(options_.min_rebuild_interval, 2 * last_build_time_);
 }
 
 void Control::rebuild() {
@@ -492,6 +502,7 @@ void Control::rebuild() {
   }
   shared_.routes.publish(*table);
   const TimePoint done = Clock::now();
+  last_build_time_ = done - begin;
   const auto build_us = std::chrono::duration_cast<std::chrono::microseconds>(done - begin).count();
   status_.rebuild_time.record_us(static_cast<uint64_t>(build_us));
   status_.publishes++;

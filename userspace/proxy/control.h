@@ -38,7 +38,10 @@ struct ControlOptions {
   std::string rules_path;                       // --rules FILE|DIR
   std::string rules_kv_prefix;                  // --rules-kv PREFIX
   consul::WatchOptions watch;
-  milliseconds min_rebuild_interval{100};   // coalesces churn: at most ~10 rebuilds a second
+  // Coalesces churn: a rebuild waits this long after the previous one, or twice as long as
+  // the previous one took, whichever is longer (so rebuilding never takes more than about
+  // half of the control thread's time, however fast Consul changes).
+  milliseconds min_rebuild_interval{20};
   milliseconds initial_sync_timeout{3000};  // first Consul table even if a watch is slow
   milliseconds rules_poll{1000};            // how often rule files are checked for changes
   milliseconds save_interval{1000};         // --state-dir is rewritten at most this often
@@ -104,6 +107,7 @@ class Control {
   // Whether `rules` give a valid table with the current catalog (else the reason).
   Status trial(const istio::RuleSet& rules) const;
   void maybe_rebuild();
+  consul::Duration rebuild_interval() const;
   void rebuild();
   void save_state();
 
@@ -133,6 +137,7 @@ class Control {
   std::vector<consul::TimePoint> pending_;  // when each unpublished Consul change arrived
   consul::TimePoint started_{};
   consul::TimePoint last_rebuild_{};
+  consul::Duration last_build_time_{0};
   consul::TimePoint next_rules_check_{};
   consul::TimePoint next_save_{};
   bool save_due_ = false;
