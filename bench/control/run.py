@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--instances", type=int, default=10)
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--perf", metavar="FILE", help="perf record -g the proxy during the churn")
     args = ap.parse_args()
     proxy_bin = os.path.join(os.path.abspath(args.build_dir), "bin", "sockmesh-proxy")
     tmp = tempfile.mkdtemp(prefix="sm-bench-control-")
@@ -148,6 +149,10 @@ def main():
         # random service (both are one catalog write, one blocking query answered).
         consul.request("GET", "/_double/stats?reset")
         log_mark = os.path.getsize(log_path)
+        if args.perf:
+            procs.append(subprocess.Popen(["perf", "record", "-g", "-o", args.perf, "-p", str(proxy.pid),
+                                           "--", "sleep", str(args.duration)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         extra = set()
         changes, period = 0, 1.0 / args.rate
         start = time.monotonic()

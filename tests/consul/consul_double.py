@@ -61,7 +61,9 @@ class State:
     """The catalog, health checks and KV store, with raft-like indexes."""
 
     def __init__(self, node_name, node_address):
-        self.cv = threading.Condition()
+        self.cv = threading.Condition()  # the state's lock; blocked queries wait on per-key
+        self.waiters = {}  # key ("services", "service:<name>", "kv") -> Condition on that lock
+        self.touched = set()  # keys written since the last wake()
         self.index = 10  # the raft index; every write bumps it
         self.epoch = 0  # bumped by reset_index: wakes every blocked query
         self.write_times = {}  # raft index -> when it was written (for delivery delays)
@@ -110,6 +112,22 @@ class State:
     def touch_service(self, name, idx):
         self.service_index[name] = idx
         self.services_index = idx
+        self.touched.update(("services", "service:" + name))
+
+    def condition(self, key):
+        c = self.waiters.get(key)
+        if c is None:
+            c = self.waiters[key] = threading.Condition(self.cv)
+        return c
+
+    def wake(self, everyone=False):
+        """Wakes the queries blocked on what was written (Consul's watch sets), not all of
+        them: a write to one service does not wake a thousand watchers of others."""
+        keys = list(self.waiters) if everyone else self.touched
+        for k in keys:
+            if k in self.waiters:
+                self.waiters[k].notify_all()
+        self.touched = set()
 
     def register_service(self, node, svc, checks):
         idx = self.bump()
@@ -205,6 +223,7 @@ class State:
         }
         self.kv_deleted.pop(key, None)
         self.kv_index = idx
+        self.touched.add("kv")
 
     def kv_delete(self, key, recurse):
         keys = [k for k in self.kv if k.startswith(key)] if recurse else [key]
@@ -213,6 +232,7 @@ class State:
             if self.kv.pop(k, None) is not None:
                 self.kv_deleted[k] = idx
         self.kv_index = idx
+        self.touched.add("kv")
 
     def reset_index(self):
         """What a snapshot restore looks like to clients: every index is lower than before."""
@@ -342,7 +362,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.controls.lock:
             self.controls.counts[kind] = self.controls.counts.get(kind, 0) + 1
 
-    def blocking(self, query, read, index_of=None):
+    def blocking(self, query, read, index_of=None, key="kv"):
         """Runs read() under the state lock; with index > 0 waits until its index moves past it.
         index_of() is the query's index without the work of reading (a write wakes every
         blocked query; most only need to look at their index and sleep again)."""
@@ -366,7 +386,7 @@ class Handler(BaseHTTPRequestHandler):
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break
-                        st.cv.wait(left)
+                        st.condition(key).wait(left)
                         idx = index_of() if index_of is not None else read()[0]
                     idx, result = read()
                     if idx > index and idx in st.write_times and len(st.delivery) < 1000000:
@@ -426,20 +446,21 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         if method == "GET" and path == "/v1/catalog/services":
             self.count("catalog_services")
-            idx, body = self.blocking(query, st.read_services, lambda: max(st.services_index, 1))
+            idx, body = self.blocking(query, st.read_services, lambda: max(st.services_index, 1),
+                                      "services")
             return self.send(200, body, idx)
         if method == "GET" and path.startswith("/v1/catalog/service/"):
             name = path[len("/v1/catalog/service/"):]
             self.count("catalog_service")
             idx, body = self.blocking(query, lambda: st.read_catalog_service(name),
-                                      lambda: st.index_of_service(name))
+                                      lambda: st.index_of_service(name), "service:" + name)
             return self.send(200, body, idx)
         if method == "GET" and path.startswith("/v1/health/service/"):
             name = path[len("/v1/health/service/"):]
             self.count("health_service")
             only = "passing" in query and query["passing"][0].lower() not in ("false", "0")
             idx, body = self.blocking(query, lambda: st.read_health(name, only),
-                                      lambda: st.index_of_service(name))
+                                      lambda: st.index_of_service(name), "service:" + name)
             return self.send(200, body, idx)
         if path.startswith("/v1/kv/"):
             return self.kv(method, path[len("/v1/kv/"):], query)
@@ -448,7 +469,7 @@ class Handler(BaseHTTPRequestHandler):
             checks = list(svc.get("Checks") or []) + ([svc["Check"]] if svc.get("Check") else [])
             with st.cv:
                 st.register_service(st.agent_node, svc, checks)
-                st.cv.notify_all()
+                st.wake()
             self.count("register")
             return self.send(200, "", content_type="text/plain")
         if method == "PUT" and path.startswith("/v1/agent/service/deregister/"):
@@ -456,7 +477,7 @@ class Handler(BaseHTTPRequestHandler):
             self.body()
             with st.cv:
                 found = st.deregister_service(st.agent_node, sid)
-                st.cv.notify_all()
+                st.wake()
             self.count("deregister")
             if not found:
                 return self.send(404, 'Unknown service ID "%s". Ensure that the service ID is passed, '
@@ -470,7 +491,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(404, "", content_type="text/plain")
             with st.cv:
                 ok = st.set_check(st.agent_node, cid, status)
-                st.cv.notify_all()
+                st.wake()
             return self.send(200 if ok else 404, "" if ok else "Unknown check ID", content_type="text/plain")
         if method == "PUT" and path == "/v1/catalog/register":
             self.catalog_register([self.json_body()])
@@ -482,7 +503,7 @@ class Handler(BaseHTTPRequestHandler):
                     st.deregister_service(req["Node"], req["ServiceID"])
                 else:
                     st.deregister_node(req["Node"])
-                st.cv.notify_all()
+                st.wake()
             self.count("deregister")
             return self.send(200, True)
         if method == "GET" and path == "/v1/status/leader":
@@ -502,7 +523,7 @@ class Handler(BaseHTTPRequestHandler):
                 checks = list(req.get("Checks") or []) + ([req["Check"]] if req.get("Check") else [])
                 if req.get("Service"):
                     st.register_service(node, req["Service"], checks)
-            st.cv.notify_all()
+            st.wake()
         self.count("register")
 
     def kv(self, method, key, query):
@@ -524,13 +545,13 @@ class Handler(BaseHTTPRequestHandler):
             data = self.body()
             with st.cv:
                 st.kv_put(key, data, int(query.get("flags", ["0"])[0] or 0))
-                st.cv.notify_all()
+                st.wake()
             return self.send(200, True)
         if method == "DELETE":
             self.body()
             with st.cv:
                 st.kv_delete(key, recurse)
-                st.cv.notify_all()
+                st.wake()
             return self.send(200, True)
         return self.send(405, "", content_type="text/plain")
 
@@ -553,7 +574,7 @@ class Handler(BaseHTTPRequestHandler):
             self.body()
             with st.cv:
                 st.reset_index()
-                st.cv.notify_all()
+                st.wake(everyone=True)
             return self.send(200, {"index": st.index})
         if what == "fail":
             self.body()

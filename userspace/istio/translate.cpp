@@ -147,8 +147,12 @@ class Translator {
     }
   }
 
+  // Endpoints carry their labels on the service's own cluster only: a subset cluster's
+  // endpoints are a selection by labels already (and 10,000 endpoints' label maps copied
+  // twice cost a rebuild measurable time).
   route::ClusterConfig make_cluster(const std::string& name, const consul::Instances& instances,
-                                    const std::map<std::string, std::string>& selector) {
+                                    const std::map<std::string, std::string>& selector,
+                                    bool with_labels) {
     route::ClusterConfig c;
     c.name = name;
     for (const consul::Instance& i : instances) {
@@ -161,7 +165,7 @@ class Translator {
       ep.address = i.address;
       ep.port = i.port;
       ep.weight = i.weight;
-      ep.labels = i.labels;
+      if (with_labels) ep.labels = i.labels;
       // Two registrations of one address:port (re-registered under a new ID) are one endpoint.
       bool dup = std::any_of(c.endpoints.begin(), c.endpoints.end(), [&](const auto& e) {
         return e.address == ep.address && e.port == ep.port;
@@ -175,7 +179,7 @@ class Translator {
     const DestinationRule* dr = rule_for(service);
     const TrafficPolicy top = dr && dr->traffic_policy ? *dr->traffic_policy : TrafficPolicy{};
     route::ClusterConfig main =
-        make_cluster(cluster_name(service, svc.port, ""), svc.instances, {});
+        make_cluster(cluster_name(service, svc.port, ""), svc.instances, {}, true);
     apply_policy(top, main);
     config_.clusters.push_back(std::move(main));
 
@@ -184,7 +188,7 @@ class Translator {
     if (dr) {
       for (const Subset& s : dr->subsets) {
         route::ClusterConfig c =
-            make_cluster(cluster_name(service, svc.port, s.name), svc.instances, s.labels);
+            make_cluster(cluster_name(service, svc.port, s.name), svc.instances, s.labels, false);
         TrafficPolicy p = top;
         if (s.traffic_policy) {
           if (s.traffic_policy->load_balancer) p.load_balancer = s.traffic_policy->load_balancer;
@@ -208,7 +212,7 @@ class Translator {
     for (const std::string& v : versions) {
       if (subsets.count(v)) continue;
       route::ClusterConfig c =
-          make_cluster(cluster_name(service, svc.port, v), svc.instances, {{"version", v}});
+          make_cluster(cluster_name(service, svc.port, v), svc.instances, {{"version", v}}, false);
       apply_policy(top, c);
       subsets.insert(v);
       config_.clusters.push_back(std::move(c));

@@ -332,6 +332,7 @@ void Control::on_catalog(const consul::HttpResponse& r, TimePoint received) {
       continue;
     }
     watcher_->remove(it->second.watch);
+    catalog_.erase(it->first);
     it = services_.erase(it);
     changed = true;
   }
@@ -355,9 +356,13 @@ void Control::on_health(const std::string& service, const consul::HttpResponse& 
   ServiceWatch& w = it->second;
   const bool first = !w.answered;
   w.answered = true;
-  if (!first && *instances == w.instances) return;  // the index moved, the content did not
-  w.instances = std::move(*instances);
-  if (uint16_t p = istio::service_port(w.instances)) w.port = p;
+  auto known = catalog_.find(service);
+  const bool same = known != catalog_.end() ? known->second.instances == *instances
+                                            : instances->empty() && w.port == 0;
+  if (!first && same) return;  // the index moved, the content did not
+  if (uint16_t p = istio::service_port(*instances)) w.port = p;
+  // A service without a port yet (never had an instance) has no cluster to name.
+  if (w.port) catalog_[service] = {w.port, std::move(*instances)};
   dirty_ = true;
   pending_.push_back(received);
 }
@@ -446,15 +451,8 @@ istio::RuleSet Control::all_rules() const {
   return r;
 }
 
-istio::MeshCatalog Control::mesh_catalog() const {
-  istio::MeshCatalog c;
-  for (const auto& [name, w] : services_)
-    if (w.answered && w.port) c[name] = {w.port, w.instances};
-  return c;
-}
-
 Status Control::trial(const istio::RuleSet& rules) const {
-  istio::Translation t = istio::translate(mesh_catalog(), rules, translate_options_);
+  istio::Translation t = istio::translate(catalog_, rules, translate_options_);
   if (Status s = route::validate_route_config(t.config); !s)
     return plain_error("the rules give an invalid route table: " + s.error().message());
   return {};
@@ -480,7 +478,7 @@ void Control::rebuild() {
   last_rebuild_ = begin;
   dirty_ = false;
   istio::RuleSet rules = all_rules();
-  istio::Translation t = istio::translate(mesh_catalog(), rules, translate_options_);
+  istio::Translation t = istio::translate(catalog_, rules, translate_options_);
   rule_sources_.clear();
   for (const auto& f : file_stamps_) rule_sources_.push_back(f.path);
   for (const auto& [key, r] : kv_rules_) rule_sources_.push_back("kv " + key);

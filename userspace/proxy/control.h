@@ -71,7 +71,6 @@ class Control {
  private:
   struct ServiceWatch {
     uint64_t watch = 0;
-    consul::Instances instances;
     uint16_t port = 0;  // last known service port (kept while the service has no instance)
     bool answered = false;
   };
@@ -103,7 +102,6 @@ class Control {
 
   // Rebuild and publish.
   istio::RuleSet all_rules() const;
-  istio::MeshCatalog mesh_catalog() const;
   // Whether `rules` give a valid table with the current catalog (else the reason).
   Status trial(const istio::RuleSet& rules) const;
   void maybe_rebuild();
@@ -124,6 +122,9 @@ class Control {
 
   // Inputs (control thread only).
   std::map<std::string, ServiceWatch> services_;
+  // What the translation reads: every answered service with a known port, kept up to date
+  // change by change (a rebuild copies nothing of it).
+  istio::MeshCatalog catalog_;
   bool catalog_answered_ = false;
   bool kv_answered_ = false;
   istio::RuleSet file_rules_;

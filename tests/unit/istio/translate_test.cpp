@@ -52,8 +52,11 @@ TEST(Translate, CatalogAloneGivesClustersSubsetsAndTheSixDomains) {
         find_cluster(t.config, std::string("outbound|9080|") + v + "|reviews.service.consul");
     ASSERT_NE(sub, nullptr) << v;
     ASSERT_EQ(sub->endpoints.size(), 1u);
-    EXPECT_EQ(sub->endpoints[0].labels.at("version"), v);
+    EXPECT_TRUE(sub->endpoints[0].labels.empty());  // the selection says it; not repeated
+    EXPECT_EQ(sub->endpoints[0].address,
+              all->endpoints[v[1] - '1'].address);  // v1, v2, v3 in address order
   }
+  EXPECT_EQ(all->endpoints[1].labels.at("version"), "v2");
   const route::VirtualHostConfig* vh = find_vhost(t.config, "reviews.service.consul:9080");
   ASSERT_NE(vh, nullptr);
   EXPECT_EQ(vh->domains, (std::vector<std::string>{
