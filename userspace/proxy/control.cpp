@@ -505,6 +505,9 @@ void Control::rebuild() {
   status_.rebuild_time.record_us(static_cast<uint64_t>(build_us));
   status_.publishes++;
   std::string waits;  // for the debug log: each change's receive -> publish, microseconds
+  // The first table's changes waited for every watch's first answer: start-up, not
+  // propagation, so they are not counted.
+  if (!first_published_) pending_.clear();
   for (TimePoint t0 : pending_) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(done - t0).count();
     status_.consul_propagation.record_us(static_cast<uint64_t>(us));
