@@ -79,6 +79,19 @@ Status check_fault(const FaultConfig& f, const std::string& path) {
   return {};
 }
 
+// Values that go into a request head as they are (a Host value, a request-target): only
+// visible ASCII, so a config cannot inject a header or split a request line.
+Status check_head_value(const std::optional<std::string>& v, const std::string& path) {
+  if (!v) return {};
+  if (v->empty()) return field_error(path, "must not be empty");
+  for (char ch : *v) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f)
+      return field_error(path, "must not contain spaces, control characters or non-ASCII bytes");
+  }
+  return {};
+}
+
 Status check_route(const RouteEntryConfig& r, const std::string& path,
                    const std::unordered_set<std::string_view>& clusters) {
   if (r.match.kind == RouteMatchConfig::PathKind::regex) {
@@ -109,6 +122,8 @@ Status check_route(const RouteEntryConfig& r, const std::string& path,
   if (!a.weighted_clusters.empty() && total == 0)
     return field_error(apath + ".weighted_clusters", "weights must add up to more than 0");
   if (a.timeout.count() < 0) return field_error(apath + ".timeout", "must not be negative");
+  if (Status s = check_head_value(a.host_rewrite, apath + ".host_rewrite"); !s) return s;
+  if (Status s = check_head_value(a.prefix_rewrite, apath + ".prefix_rewrite"); !s) return s;
   if (a.retry_policy) {
     if (Status s = check_retry_policy(*a.retry_policy, apath + ".retry_policy"); !s) return s;
   }
