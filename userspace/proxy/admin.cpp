@@ -43,7 +43,7 @@ Admin::~Admin() {
 }
 
 Status Admin::start(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return errno_error("admin socket");
   listen_.reset(fd);
   int one = 1;
@@ -69,48 +69,93 @@ void Admin::stop() {
   thread_.join();
 }
 
+namespace {
+
+int64_t mono_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+}  // namespace
+
+std::string Admin::respond(std::string_view req) const {
+  size_t sp1 = req.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : req.find(' ', sp1 + 1);
+  size_t eol = req.find("\r\n");
+  AdminResponse r;
+  if (sp2 == std::string_view::npos || eol == std::string_view::npos || sp2 > eol) {
+    r = {400, "text/plain", "bad request\n"};
+  } else {
+    std::string_view path = req.substr(sp1 + 1, sp2 - sp1 - 1);
+    path = path.substr(0, path.find('?'));
+    r = handle(req.substr(0, sp1), path);
+  }
+  std::ostringstream out;
+  out << "HTTP/1.1 " << r.status << (r.status == 200 ? " OK" : " Error")
+      << "\r\ncontent-type: " << r.content_type << "\r\ncontent-length: " << r.body.size()
+      << "\r\nserver: sockmesh\r\nconnection: close\r\n\r\n"
+      << r.body;
+  return out.str();
+}
+
 void Admin::serve() {
+  std::vector<pollfd> fds;
   for (;;) {
-    pollfd p[2] = {{listen_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+    const int64_t now = mono_ms();
+    std::erase_if(clients_, [&](Client& c) { return now >= c.deadline_ms; });  // too slow
+    int64_t wait = -1;
+    fds.assign({{listen_.get(), clients_.size() < kMaxClients ? short(POLLIN) : short(0), 0},
+                {wake_.get(), POLLIN, 0}});
+    for (const Client& c : clients_) {
+      fds.push_back({c.fd.get(), c.out.empty() ? short(POLLIN) : short(POLLOUT), 0});
+      wait = wait < 0 ? c.deadline_ms - now : std::min(wait, c.deadline_ms - now);
     }
-    if (p[1].revents) return;
-    int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    UniqueFd conn(c);
-    timeval tv{2, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string req;
+    if (::poll(fds.data(), fds.size(), static_cast<int>(wait)) < 0 && errno != EINTR) return;
+    if (fds[1].revents) return;
+    // Serve the clients polled above (accepting may append more).
+    const int64_t t = mono_ms();
+    size_t polled = fds.size() - 2;
+    for (size_t i = polled; i-- > 0;)
+      if (fds[i + 2].revents && !step(clients_[i], t)) clients_.erase(clients_.begin() + i);
+    if (fds[0].revents) accept_clients();
+  }
+}
+
+void Admin::accept_clients() {
+  while (clients_.size() < kMaxClients) {
+    int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    Client c;
+    c.fd.reset(fd);
+    c.deadline_ms = mono_ms() + kRequestTimeoutMs;
+    if (step(c, mono_ms())) clients_.push_back(std::move(c));
+  }
+}
+
+bool Admin::step(Client& c, int64_t now_ms) {
+  if (c.out.empty()) {
     char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
-      ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      req.append(buf, static_cast<size_t>(n));
-    }
-    size_t sp1 = req.find(' '), sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
-    AdminResponse r;
-    if (sp2 == std::string::npos) {
-      r = {400, "text/plain", "bad request\n"};
-    } else {
-      std::string_view path(req.data() + sp1 + 1, sp2 - sp1 - 1);
-      path = path.substr(0, path.find('?'));
-      r = handle(std::string_view(req.data(), sp1), path);
-    }
-    std::ostringstream out;
-    out << "HTTP/1.1 " << r.status << (r.status == 200 ? " OK" : " Error")
-        << "\r\ncontent-type: " << r.content_type << "\r\ncontent-length: " << r.body.size()
-        << "\r\nserver: sockmesh\r\nconnection: close\r\n\r\n"
-        << r.body;
-    std::string s = out.str();
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::send(c, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
+    for (;;) {
+      ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+      if (n == 0) return false;
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+      c.in.append(buf, static_cast<size_t>(n));
+      size_t end = c.in.find("\r\n\r\n");
+      if (end == std::string::npos && c.in.size() < kMaxRequest) continue;
+      c.out = end == std::string::npos ? respond("")  // a head that never ends
+                                       : respond(std::string_view(c.in).substr(0, end + 2));
+      c.in.clear();
+      c.deadline_ms = now_ms + kResponseTimeoutMs;
+      break;
     }
   }
+  while (c.sent < c.out.size()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    c.sent += static_cast<size_t>(n);
+  }
+  return false;  // answered: close
 }
 
 AdminResponse Admin::handle(std::string_view method, std::string_view path) const {
@@ -189,6 +234,10 @@ std::string Admin::stats() const {
         << " P99=" << fmt_ms(s.quantile_ms(0.99)) << " (ms)\n";
     }
   }
+  if (shared_.access_log.enabled()) {
+    o << "access_log.written_lines: " << shared_.access_log.written_lines() << "\n";
+    o << "access_log.dropped_lines: " << shared_.access_log.dropped_lines() << "\n";
+  }
   if (auto table = shared_.routes.current())
     for (const auto& [name, v] : route::render_stats(*table, route::Clock::now()))
       o << name << ": " << v << "\n";
@@ -240,6 +289,12 @@ std::string Admin::prometheus() const {
       o << "sockmesh_listener_" << hname << "_count{listener=\"" << ls.name << "\"} " << s.count
         << "\n";
     }
+  }
+  if (shared_.access_log.enabled()) {
+    emit_family("access_log_written_lines", "counter");
+    o << "sockmesh_access_log_written_lines " << shared_.access_log.written_lines() << "\n";
+    emit_family("access_log_dropped_lines", "counter");
+    o << "sockmesh_access_log_dropped_lines " << shared_.access_log.dropped_lines() << "\n";
   }
   if (auto table = shared_.routes.current()) {
     auto now = route::Clock::now();

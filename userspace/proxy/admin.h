@@ -1,10 +1,13 @@
 // The admin API on 127.0.0.1:<admin-port>: /config_dump, /clusters, /stats,
-// /stats/prometheus, /ready, /healthz. Its own thread and a blocking loop: it serves
-// operators and scrapers, never the data path, and reads only shared state.
+// /stats/prometheus, /ready, /healthz. Its own thread, serving many clients at once with
+// non-blocking sockets: a slow or stalled client (a byte every few seconds, a response
+// never read) delays neither /ready nor shutdown, and is dropped at its deadline. It
+// serves operators and scrapers, never the data path, and reads only shared state.
 #pragma once
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "proxy/shared.h"
 #include "sockmesh/unique_fd.h"
@@ -26,9 +29,27 @@ class Admin {
   void stop();
   // One request, by method and path: the whole API, testable without sockets.
   AdminResponse handle(std::string_view method, std::string_view path) const;
+  // The whole HTTP response to a request head (which ends in an empty line).
+  std::string respond(std::string_view request) const;
+
+  // Clients served at once (more wait in the backlog), the longest request head, and how
+  // long a client may take to send its request and to read the response.
+  static constexpr size_t kMaxClients = 32;
+  static constexpr size_t kMaxRequest = 16 * 1024;
+  static constexpr int kRequestTimeoutMs = 5'000;
+  static constexpr int kResponseTimeoutMs = 10'000;
 
  private:
+  struct Client {
+    UniqueFd fd;
+    std::string in, out;
+    size_t sent = 0;
+    int64_t deadline_ms = 0;
+  };
   void serve();
+  void accept_clients();
+  // Reads, answers and writes what the socket allows; false once the client is done.
+  bool step(Client& c, int64_t now_ms);
   std::string config_dump() const;
   std::string clusters() const;
   std::string stats() const;
@@ -38,6 +59,7 @@ class Admin {
   UniqueFd listen_;
   UniqueFd wake_;  // eventfd: stop() wakes the loop
   std::thread thread_;
+  std::vector<Client> clients_;  // the serving thread's only
 };
 
 }  // namespace sm::proxy

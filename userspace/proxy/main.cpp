@@ -76,7 +76,6 @@ int main(int argc, char** argv) {
   Shared shared(*opts);
   Control control(shared, std::move(*control_opts));
   if (Status s = control.load_initial(); !s) return fail(s.error());
-  if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
 
   // Bind everything while still privileged, then drop.
   std::vector<UniqueFd> out_fds, in_fds;
@@ -91,6 +90,8 @@ int main(int argc, char** argv) {
   Admin admin(shared);
   if (Status s = admin.start(opts->admin_port); !s) return fail(s.error());
   if (Status s = drop_privileges(*opts); !s) return fail(s.error());
+  // As the proxy's own user: the log file is its, and no path trick makes root write.
+  if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
 
   control.start();
 

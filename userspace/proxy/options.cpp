@@ -35,6 +35,11 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
   --upstream-idle-timeout-ms N    close idle pooled upstream connections (60000)
   --connect-timeout-ms N      passthrough/inbound connect timeout (5000)
   --buffer-limit-kb N         queued bytes per connection before reads pause (1024)
+  --max-connections N         open downstream connections, all workers; more are closed at
+                              once (default 0: the open-files limit less 64)
+  --stream-idle-timeout-ms N  an HTTP request with no bytes either way: 408 (300000; 0 off)
+  --tunnel-idle-timeout-ms N  a TCP or upgraded tunnel with no bytes either way: closed
+                              (3600000; 0 off)
   --recv-buffers N            provided receive buffers per worker (1024)
   -v, --verbose               debug logging
 )";
@@ -80,6 +85,9 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
                                                     {"--connect-timeout-ms", true},
                                                     {"--buffer-limit-kb", true},
                                                     {"--recv-buffers", true},
+                                                    {"--max-connections", true},
+                                                    {"--stream-idle-timeout-ms", true},
+                                                    {"--tunnel-idle-timeout-ms", true},
                                                     {"--verbose", false},
                                                     {"-v", false}};
   for (size_t i = 0; i < args.size(); ++i) {
@@ -178,10 +186,18 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
       if (s) o.buffer_limit = kb * 1024;
     } else if (a == "--recv-buffers")
       s = num(o.recv_buffers, 16, 32768);
+    else if (a == "--max-connections")
+      s = num(o.max_connections, 0, 100'000'000);
+    else if (a == "--stream-idle-timeout-ms")
+      s = millis(o.stream_idle_timeout, 0);
+    else if (a == "--tunnel-idle-timeout-ms")
+      s = millis(o.tunnel_idle_timeout, 0);
     else if (a == "--verbose" || a == "-v")
       o.verbose = true;
     if (!s) return s.error();
   }
+  // Dropping only the group would leave the proxy running as root.
+  if (o.gid && !o.uid) return plain_error("--gid: needs --uid (the user to run as)");
   if (o.outbound_port == o.inbound_port || o.outbound_port == o.admin_port ||
       o.inbound_port == o.admin_port)
     return plain_error("--outbound-port, --inbound-port and --admin-port must all differ");

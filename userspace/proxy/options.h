@@ -46,6 +46,14 @@ struct Options {
   Millis connect_timeout{5'000};
   // Bytes queued towards a slow peer before reading from the other side pauses.
   uint32_t buffer_limit = 1 << 20;
+  // Open downstream connections (both listeners, all workers); more are closed at once.
+  // 0: the open-files limit less a reserve (see Shared).
+  uint32_t max_connections = 0;
+  // Envoy's stream_idle_timeout: an exchange with no bytes either way ends in 408 (or a
+  // reset once the response started). 0 disables.
+  Millis stream_idle_timeout{300'000};
+  // Envoy's TCP proxy idle_timeout, for passthrough and upgraded tunnels. 0 disables.
+  Millis tunnel_idle_timeout{3'600'000};
   // Provided receive buffers per worker (count, size).
   uint32_t recv_buffers = 1024;
   uint32_t recv_buffer_size = 16 * 1024;

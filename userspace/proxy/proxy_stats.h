@@ -11,35 +11,44 @@
 
 namespace sm::proxy {
 
-#define SM_LISTENER_COUNTERS(X)                                                            \
-  X(downstream_cx_total)          /* connections accepted */                               \
-  X(downstream_cx_http1)          /* ... sniffed as HTTP/1.x */                            \
-  X(downstream_cx_tcp)            /* ... passed through as opaque bytes */                 \
-  X(downstream_cx_server_first)   /* ... where the client sent nothing within the sniff */ \
-  X(downstream_cx_no_destination) /* no original destination: closed */                    \
-  X(downstream_cx_loop)           /* original destination is this listener: closed */      \
-  X(downstream_cx_idle_timeout)                                                            \
-  X(downstream_cx_destroy_remote) /* the client closed or reset */                         \
-  X(downstream_rq_total)                                                                   \
-  X(downstream_rq_1xx)                                                                     \
-  X(downstream_rq_2xx)                                                                     \
-  X(downstream_rq_3xx)                                                                     \
-  X(downstream_rq_4xx)                                                                     \
-  X(downstream_rq_5xx)                                                                     \
-  X(downstream_rq_passthrough)    /* no virtual host: sent to the original destination */  \
-  X(downstream_rq_no_route)       /* a virtual host but no route: 404 */                   \
-  X(downstream_rq_bad_request)    /* malformed head: 400 (also 414, 431, 501, 505) */      \
-  X(downstream_rq_header_timeout) /* head not complete in time: 408 */                     \
-  X(downstream_rq_no_healthy_upstream)                                                     \
-  X(downstream_rq_overflow) /* circuit breaker: 503 */                                     \
-  X(downstream_rq_upstream_connect_fail)                                                   \
-  X(downstream_rq_upstream_timeout)                                                        \
-  X(downstream_rq_upstream_reset)                                                          \
-  X(downstream_rq_upstream_bad_response)                                                   \
-  X(downstream_rq_retry)                                                                   \
-  X(downstream_rq_client_gone) /* client left mid-response: upstream released */           \
-  X(tcp_upstream_connect_fail)                                                             \
-  X(tcp_bytes_sent)                                                                        \
+#define SM_LISTENER_COUNTERS(X)                                                               \
+  X(downstream_cx_total)          /* connections accepted */                                  \
+  X(downstream_cx_http1)          /* ... sniffed as HTTP/1.x */                               \
+  X(downstream_cx_tcp)            /* ... passed through as opaque bytes */                    \
+  X(downstream_cx_server_first)   /* ... where the client sent nothing within the sniff */    \
+  X(downstream_cx_no_destination) /* no original destination: closed */                       \
+  X(downstream_cx_loop)           /* original destination is this listener: closed */         \
+  X(downstream_cx_idle_timeout)                                                               \
+  X(downstream_cx_destroy_remote) /* the client closed or reset */                            \
+  X(downstream_cx_overflow)       /* over --max-connections: closed at once */                \
+  X(downstream_cx_accept_backoff) /* accept out of descriptors/memory: the listener rested */ \
+  X(downstream_cx_delayed_close_timeout) /* closing: the client did not close in time */      \
+  X(downstream_rq_total)                                                                      \
+  X(downstream_rq_1xx)                                                                        \
+  X(downstream_rq_2xx)                                                                        \
+  X(downstream_rq_3xx)                                                                        \
+  X(downstream_rq_4xx)                                                                        \
+  X(downstream_rq_5xx)                                                                        \
+  X(downstream_rq_passthrough)    /* no virtual host: sent to the original destination */     \
+  X(downstream_rq_no_route)       /* a virtual host but no route: 404 */                      \
+  X(downstream_rq_bad_request)    /* malformed head: 400 (also 414, 431, 501, 505) */         \
+  X(downstream_rq_header_timeout) /* head not complete in time: 408 */                        \
+  X(downstream_rq_idle_timeout)   /* no bytes either way for --stream-idle-timeout-ms */      \
+  X(downstream_rq_no_healthy_upstream)                                                        \
+  X(downstream_rq_overflow) /* circuit breaker: 503 */                                        \
+  X(downstream_rq_upstream_connect_fail)                                                      \
+  X(downstream_rq_upstream_timeout)                                                           \
+  X(downstream_rq_upstream_reset)                                                             \
+  X(downstream_rq_upstream_bad_response)                                                      \
+  X(downstream_rq_upstream_too_many_1xx) /* more interim responses than allowed: 502 */       \
+  X(downstream_rq_retry)                                                                      \
+  X(downstream_rq_client_gone)         /* client left mid-response: upstream released */      \
+  X(downstream_rq_pipeline_paused)     /* replies unread: pipelined requests wait */          \
+  X(flow_control_paused_reading_total) /* a connection stopped reading (backpressure) */      \
+  X(flow_control_resumed_reading_total)                                                       \
+  X(tcp_upstream_connect_fail)                                                                \
+  X(tcp_idle_timeout) /* a tunnel idle for --tunnel-idle-timeout-ms: closed */                \
+  X(tcp_bytes_sent)                                                                           \
   X(tcp_bytes_received)
 
 class Histogram {

@@ -1,12 +1,12 @@
 // What the workers of one proxy share: options, the published route snapshot and the
-// cluster state behind it, listener stats, the access log and the stop flag.
+// cluster state behind it, listener stats, the connection count, the access log and the
+// stop flag.
 #pragma once
 
 #include <atomic>
-#include <cstdio>
-#include <mutex>
 #include <string>
 
+#include "proxy/access_log.h"
 #include "proxy/control_status.h"
 #include "proxy/options.h"
 #include "proxy/proxy_stats.h"
@@ -16,25 +16,12 @@
 
 namespace sm::proxy {
 
-// JSON-lines access log. Workers format lines in their own buffer and hand over whole
-// batches, so one write(2) carries many lines and lines never interleave.
-class AccessLog {
- public:
-  // "" disables; "-" is stdout.
-  Status open(const std::string& path);
-  bool enabled() const { return fd_ >= 0; }
-  void write_batch(const std::string& lines);
-  ~AccessLog();
-
- private:
-  int fd_ = -1;
-  bool owned_ = false;
-  std::mutex mu_;
-};
-
 struct Shared {
-  explicit Shared(const Options& o) : opts(o) {}
+  explicit Shared(const Options& o);
   const Options& opts;
+  // --max-connections, or (0) what the descriptor limit allows: two per proxied connection.
+  const uint64_t max_connections;
+  std::atomic<int64_t> downstream_connections{0};  // open, both listeners, every worker
   route::ClusterStateRegistry cluster_states;
   route::SnapshotPublisher<route::RouteTable> routes;
   ListenerStats listener_stats[2] = {ListenerStats("outbound"), ListenerStats("inbound")};

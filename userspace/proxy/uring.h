@@ -64,6 +64,7 @@ class BufferRing {
   Status init(Ring& ring, uint16_t bgid, uint32_t count, uint32_t size);
   uint16_t bgid() const { return bgid_; }
   uint32_t size() const { return size_; }
+  uint32_t count() const { return count_; }
   char* data(uint16_t bid) const { return base_ + static_cast<size_t>(bid) * size_; }
   // Returns a buffer to the kernel (made visible at the next publish()).
   void give_back(uint16_t bid);

@@ -68,6 +68,14 @@ TEST_F(AdminTest, StatsAndPrometheus) {
       << p.body.substr(0, 2000);
 }
 
+TEST_F(AdminTest, RespondFramesEveryAnswerAndRefusesGarbage) {
+  EXPECT_EQ(admin_->respond("GET /healthz?verbose=1 HTTP/1.1\r\nHost: x\r\n"),
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n"
+            "server: sockmesh\r\nconnection: close\r\n\r\nOK\n");
+  EXPECT_EQ(admin_->respond("").rfind("HTTP/1.1 400 Error\r\n", 0), 0u);
+  EXPECT_EQ(admin_->respond("GET\r\n /x y").rfind("HTTP/1.1 400 Error\r\n", 0), 0u);
+}
+
 TEST_F(AdminTest, ReadyHealthAndErrors) {
   EXPECT_EQ(admin_->handle("GET", "/ready").status, 503);  // no worker running yet
   shared_->workers_running = 2;

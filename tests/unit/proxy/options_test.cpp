@@ -20,6 +20,9 @@ TEST(Options, DefaultsFollowDesign) {
   EXPECT_GE(o->workers, 1u);
   EXPECT_EQ(o->limits.max_head_bytes, 60u * 1024);
   EXPECT_TRUE(o->access_log.empty());
+  EXPECT_EQ(o->max_connections, 0u) << "0: from the open-files limit";
+  EXPECT_EQ(o->stream_idle_timeout.count(), 300'000) << "Envoy's stream_idle_timeout";
+  EXPECT_EQ(o->tunnel_idle_timeout.count(), 3'600'000) << "Envoy's TCP proxy idle_timeout";
 }
 
 TEST(Options, AllFlags) {
@@ -55,6 +58,11 @@ TEST(Options, AllFlags) {
                           "64",
                           "--recv-buffers",
                           "256",
+                          "--max-connections",
+                          "5000",
+                          "--stream-idle-timeout-ms",
+                          "0",
+                          "--tunnel-idle-timeout-ms=60000",
                           "-v"});
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->outbound_port, 16001);
@@ -75,6 +83,9 @@ TEST(Options, AllFlags) {
   EXPECT_EQ(o->connect_timeout.count(), 300);
   EXPECT_EQ(o->buffer_limit, 64u * 1024);
   EXPECT_EQ(o->recv_buffers, 256u);
+  EXPECT_EQ(o->max_connections, 5000u);
+  EXPECT_EQ(o->stream_idle_timeout.count(), 0) << "0 turns it off";
+  EXPECT_EQ(o->tunnel_idle_timeout.count(), 60'000);
   EXPECT_TRUE(o->verbose);
 }
 
@@ -87,6 +98,14 @@ TEST(Options, ErrorsNameTheFlag) {
   EXPECT_EQ(err({"--inbound-port", "15001"}),
             "--outbound-port, --inbound-port and --admin-port must all differ");
   EXPECT_EQ(err({"--recv-buffers", "1"}), "--recv-buffers: '1': must be 16..32768");
+  EXPECT_EQ(err({"--max-connections", "-1"}), "--max-connections: '-1': not a number");
+}
+
+// Issue 8, item 8: dropping only the group would leave the proxy running as root.
+TEST(Options, GidWithoutUidIsRefused) {
+  EXPECT_EQ(err({"--gid", "1337"}), "--gid: needs --uid (the user to run as)");
+  EXPECT_EQ(err({"--uid", "1337"}), "<ok>");
+  EXPECT_EQ(err({"--uid", "1337", "--gid", "1338"}), "<ok>");
 }
 
 }  // namespace
