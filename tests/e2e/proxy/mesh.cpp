@@ -147,15 +147,17 @@ std::string ProxyMesh::routes_path() {
 }
 
 void ProxyMesh::launch_proxy(const ProxyFlags& f) {
-  std::vector<std::string> argv = {proxy_path(),
-                                   "--workers",
-                                   "2",
-                                   "--admin-port",
-                                   std::to_string(f.admin_port),
-                                   "--outbound-port",
-                                   std::to_string(f.outbound_port),
-                                   "--inbound-port",
-                                   std::to_string(f.inbound_port)};
+  std::vector<std::string> argv = f.wrapper;
+  std::vector<std::string> own = {proxy_path(),
+                                  "--workers",
+                                  "2",
+                                  "--admin-port",
+                                  std::to_string(f.admin_port),
+                                  "--outbound-port",
+                                  std::to_string(f.outbound_port),
+                                  "--inbound-port",
+                                  std::to_string(f.inbound_port)};
+  argv.insert(argv.end(), own.begin(), own.end());
   if (f.routes) {
     argv.push_back("--config");
     argv.push_back(routes_path());

@@ -55,7 +55,8 @@ class ProxyMesh : public ::testing::TestWithParam<Mode> {
     uint16_t admin_port = 15000;
     uint16_t outbound_port = 15001;
     uint16_t inbound_port = 15006;
-    std::string config;  // a --config file other than routes.json
+    std::string config;                // a --config file other than routes.json
+    std::vector<std::string> wrapper;  // argv before the proxy's, e.g. prlimit --nofile=N:N --
   };
   void launch_proxy(const ProxyFlags& flags);
   // Passthrough only (no route table), or with --config routes.json.

@@ -5,6 +5,10 @@
   servers.py echo ADDR PORT        raw TCP echo until EOF (TLS-like bytes, Upgrade tests)
   servers.py greet ADDR PORT       server-first line protocol, like SMTP: greets, then
                                    answers "250 <line>" per line and "221 bye" to QUIT
+  servers.py flood-reset ADDR PORT sends up to 8 MiB (1 s at most, never reads), waits 1 s,
+                                   then resets the connection
+  servers.py sink ADDR PORT        accepts with a 4 KiB receive buffer, never reads, holds
+                                   each connection for 30 s
 
 HTTP paths:
   /echo           200, JSON {method, path, headers, body_len}
@@ -12,6 +16,11 @@ HTTP paths:
                   answered by http.server), 200 JSON {len, sha256}
   /chunked?file=F streams file F as a chunked body, chunk sizes varying
   /slow?s=S       sleeps S seconds, then 200 "slow"
+  /late?s=S&tag=T sleeps S seconds, then 200 T (no route timeout applies to it)
+  /early?n=N      200 with N bytes at once, without reading the request body; holds the
+                  connection 2 s, then closes it
+  /interim?n=N    N interim responses (100 Continue; 0: until the peer stops reading or 3 s
+                  pass), then 200 "final"
   /reset          reads the request, then resets the connection (no response)
   /close          reads the request, then closes the connection (no response)
   /flaky          503 the first time an x-request-id is seen, 200 when it comes again
@@ -125,10 +134,28 @@ class Handler(BaseHTTPRequestHandler):
                         self.wfile.flush()
                         time.sleep(0.001)
             self.wfile.write(b"0\r\n\r\n")
-        elif path.startswith("/slow"):
+        elif path.startswith("/slow") or path == "/late":
             self.read_body()
             time.sleep(float(q.get("s", "3")))
-            self.reply(200, "slow")
+            self.reply(200, q.get("tag", "slow"))
+        elif path == "/early":
+            self.reply(200, b"e" * int(q.get("n", "1000")))
+            self.wfile.flush()
+            time.sleep(2)
+            self.close_connection = True
+        elif path == "/interim":
+            self.read_body()
+            n = int(q.get("n", "0"))
+            self.connection.settimeout(3)
+            deadline = time.monotonic() + 3
+            sent = 0
+            try:
+                while (n == 0 and time.monotonic() < deadline) or sent < n:
+                    self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    sent += 1
+                self.reply(200, "final")
+            except OSError:
+                self.close_connection = True
         elif path == "/reset":
             self.read_body()
             self.abort(reset=True)
@@ -183,6 +210,24 @@ class GreetHandler(socketserver.StreamRequestHandler):
             self.wfile.write(b"250 " + line + b"\r\n")
 
 
+class FloodResetHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        conn = self.request
+        conn.settimeout(1)
+        try:
+            conn.sendall(b"f" * (8 << 20))
+        except OSError:
+            pass  # the peer stopped reading: enough is queued
+        time.sleep(1)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+class SinkHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        time.sleep(30)
+
+
 class TcpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -204,8 +249,14 @@ def main():
         Handler.name = sys.argv[2]
         server = HttpServer((sys.argv[3], int(sys.argv[4])), Handler)
     else:
-        handler = {"echo": EchoHandler, "greet": GreetHandler}[mode]
-        server = TcpServer((sys.argv[2], int(sys.argv[3])), handler)
+        handler = {"echo": EchoHandler, "greet": GreetHandler,
+                   "flood-reset": FloodResetHandler, "sink": SinkHandler}[mode]
+        server = TcpServer((sys.argv[2], int(sys.argv[3])), handler, bind_and_activate=False)
+        if mode == "sink":
+            # Set before listen(): accepted sockets inherit it and advertise a tiny window.
+            server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        server.server_bind()
+        server.server_activate()
     server.serve_forever()
 
 
