@@ -47,6 +47,13 @@ bench: build
 	@if [ ! -x bench/run ]; then echo "make bench: no benchmarks yet" >&2; exit 1; fi
 	bench/run $(BUILD_DIR)
 
+# Long fuzzing runs, one after the other: whole connections (SM_FUZZ_CONNECTION_SECONDS,
+# default an hour), then HTTP heads and bodies (SM_FUZZ_HTTP_SECONDS). `make test` runs
+# each for a few seconds. Crashes land in $(BUILD_DIR)/fuzz/.
+fuzz: build
+	cmake --build $(BUILD_DIR) --target fuzz-connection-long
+	cmake --build $(BUILD_DIR) --target fuzz-http-long
+
 format:
 	find bpf common loader userspace tests bench -name '*.[ch]' -o -name '*.cpp' -o -name '*.hpp' \
 	  | grep -v vmlinux.h | xargs clang-format-14 -i
