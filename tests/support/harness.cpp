@@ -1,6 +1,8 @@
 // Test harness implementation; see harness.h.
 #include "harness.h"
 
+#include "sockmesh_abi.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -651,6 +653,12 @@ int serve_origdst(uint16_t port) {
     write_all(c, line.data(), line.size());
     ::close(c);
   }
+}
+
+void declare_splice_safe(int fd) {
+  int one = 1;
+  if (::setsockopt(fd, SM_SOL_SOCKMESH, SM_SO_SPLICE_SAFE, &one, sizeof one) != 0)
+    fail(std::string("declare splice-safe: ") + strerrorname_np(errno));
 }
 
 std::string original_dst6(int fd) {

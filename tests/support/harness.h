@@ -201,6 +201,8 @@ std::string local_addr(int fd);
 std::string peer_addr(int fd);
 // getsockopt(SOL_IP, SO_ORIGINAL_DST): "ip:port" or "ERR <errno name>".
 std::string original_dst(int fd, socklen_t optlen = sizeof(sockaddr_in));
+// Declares the socket safe to splice, as sockmesh-proxy does (SM_SO_SPLICE_SAFE).
+void declare_splice_safe(int fd);
 // getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST): "[ip]:port" or "ERR <errno name>".
 std::string original_dst6(int fd);
 

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <poll.h>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -368,10 +370,9 @@ TEST_P(EbpfIntercept, InstallTwiceIsANoOpAndUninstallRemovesEverything) {
   EXPECT_EQ(out.find("upgraded"), std::string::npos) << out;
   // Exactly one program per hook on the cgroup.
   std::string progs = sh_ok("bpftool cgroup show " + install_->cgroup());
-  for (const char* hook :
-       {"cgroup_inet4_connect ", "cgroup_inet6_connect ", "cgroup_getsockopt ",
-        "cgroup_setsockopt ", "cgroup_inet4_getpeername ", "cgroup_inet6_getpeername ",
-        "cgroup_sock_ops "}) {
+  for (const char* hook : {"cgroup_inet4_connect ", "cgroup_inet6_connect ", "cgroup_getsockopt ",
+                           "cgroup_setsockopt ", "cgroup_inet4_getpeername ",
+                           "cgroup_inet6_getpeername ", "cgroup_sock_ops "}) {
     size_t n = 0;
     for (size_t p = progs.find(hook); p != std::string::npos; p = progs.find(hook, p + 1)) ++n;
     EXPECT_EQ(n, 1u) << hook << " in\n" << progs;
@@ -439,6 +440,195 @@ TEST_P(EbpfIntercept, AGoneNamespaceIsCollected) {
   auto status = nlohmann::json::parse(install_->status_json());
   ASSERT_EQ(status["workloads"].size(), 1u);
   EXPECT_EQ(install_->map_entries("sm_netns_v1"), 1);
+}
+
+TEST_P(EbpfIntercept, RerunningInstallKeepsSpliceOff) {
+  install_->loader_ok("splice off");
+  install_->loader_ok("install --cgroup " + install_->cgroup());
+  auto status = nlohmann::json::parse(install_->status_json());
+  EXPECT_FALSE(status["splice"].get<bool>());
+  // An explicit --no-splice on a rerun still applies, and `splice on` undoes it.
+  install_->loader_ok("splice on");
+  install_->loader_ok("install --cgroup " + install_->cgroup());
+  EXPECT_TRUE(nlohmann::json::parse(install_->status_json())["splice"].get<bool>());
+  install_->loader_ok("install --no-splice --cgroup " + install_->cgroup());
+  EXPECT_FALSE(nlohmann::json::parse(install_->status_json())["splice"].get<bool>());
+}
+
+TEST_P(EbpfIntercept, ANetnsEnrolledAfterItsSidecarListensIsSteered) {
+  start_sidecar(*app_);  // listening before the netns is enrolled: no TCP_LISTEN_CB for it
+  servers_.push_back(serve(Place::in(*app_), [] { return serve_direct("0.0.0.0", 9080, "app"); }));
+  enroll(*app_);
+  std::string line = connect_line(Place::in(*srv_, kAppUid), kApp, 9080);
+  EXPECT_NE(line.find("LOCAL " + kApp + ":9080"), std::string::npos) << line;
+}
+
+TEST_P(EbpfIntercept, ASocketThatReconnectsToAnExemptDestinationForgetsTheRedirect) {
+  enroll(*app_);  // no sidecar: the redirected connect is refused
+  servers_.push_back(serve(Place::in(*app_), [] { return serve_direct("0.0.0.0", 9080, "app"); }));
+  std::string out = run_in(app_place(), [&](std::string& o) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in srv{}, lo{};
+    srv.sin_family = lo.sin_family = AF_INET;
+    srv.sin_port = lo.sin_port = htons(9080);
+    inet_pton(AF_INET, kSrv.c_str(), &srv.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr);
+    int first = ::connect(fd, reinterpret_cast<sockaddr*>(&srv), sizeof srv);
+    o = std::string(first == 0 ? "connected" : strerrorname_np(errno)) + " then ";
+    int second = ::connect(fd, reinterpret_cast<sockaddr*>(&lo), sizeof lo);
+    o += std::string(second == 0 ? "connected" : strerrorname_np(errno)) + " peer " +
+         peer_addr(fd) + " says " + read_all(fd);
+  });
+  EXPECT_EQ(out, "ECONNREFUSED then connected peer 127.0.0.1:9080 says DIRECT app\n");
+}
+
+// The cgroup sockopt hooks see at most a page of the buffer; longer options must come
+// back exactly as without sockmesh (older kernels turn an unhandled one into EFAULT).
+TEST_P(EbpfIntercept, SockoptsLongerThanAPageAreUntouched) {
+  enroll(*app_);
+  auto probe = [&](const Place& where) {
+    return run_in(where, [&](std::string& o) {
+      // SO_PEERGROUPS answers 4 bytes per supplementary group: 1100 groups > 4 KiB.
+      std::vector<gid_t> groups(1100);
+      for (size_t i = 0; i < groups.size(); ++i) groups[i] = static_cast<gid_t>(5000 + i);
+      if (::setgroups(groups.size(), groups.data()) != 0) {
+        o = "setgroups failed";
+        return;
+      }
+      int sv[2];
+      ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+      std::vector<char> buf(8192);
+      socklen_t len = static_cast<socklen_t>(buf.size());
+      int rc = ::getsockopt(sv[0], SOL_SOCKET, SO_PEERGROUPS, buf.data(), &len);
+      gid_t last = 0;
+      std::memcpy(&last, buf.data() + (groups.size() - 1) * sizeof(gid_t), sizeof last);
+      o = "get " + std::to_string(rc) + " len " + std::to_string(len) + " last " +
+          std::to_string(last);
+      // setsockopt with an 8 KiB buffer whose first int is the value.
+      int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
+      std::vector<char> big(8192, 0);
+      int want = 65536;
+      std::memcpy(big.data(), &want, sizeof want);
+      rc = ::setsockopt(tcp, SOL_SOCKET, SO_RCVBUF, big.data(), static_cast<socklen_t>(big.size()));
+      int have = 0;
+      socklen_t hl = sizeof have;
+      ::getsockopt(tcp, SOL_SOCKET, SO_RCVBUF, &have, &hl);
+      o += " set " + std::to_string(rc) + " rcvbuf " + std::to_string(have);
+    });
+  };
+  std::string kernel = probe(Place::in(*app_));
+  EXPECT_EQ(kernel, "get 0 len 4400 last 6099 set 0 rcvbuf 131072");
+  EXPECT_EQ(probe(app_place(std::nullopt)), kernel);
+}
+
+TEST_P(EbpfIntercept, InstallAfterAnEnrolledNetnsDiedSucceedsAndCollectsIt) {
+  auto gone = std::make_unique<Netns>(unique_name("gone"));
+  enroll(*gone);
+  enroll(*app_);
+  gone.reset();
+  for (int i = 0; i < 100; ++i) {  // netns teardown is asynchronous
+    bool dead = false;
+    for (const auto& l : nlohmann::json::parse(install_->status_json())["links"])
+      if (l.contains("netns_alive") && !l["netns_alive"].get<bool>()) dead = true;
+    if (dead) break;
+    usleep(20000);
+  }
+  std::string out;
+  ASSERT_EQ(install_->loader("install --cgroup " + install_->cgroup(), &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(install_->status_json())["workloads"].size(), 1u);
+  start_sidecar(*app_);
+  EXPECT_EQ(from_app(kSrv, 9080).rfind(redirected_to(kSrv + ":9080"), 0), 0u);
+}
+
+// A workload with CAP_NET_ADMIN can add another pod's addresses to its own interfaces and
+// build a connection with exactly the tuple of a real one between two pods. Splice keys
+// of non-loopback tuples carry no netns (sidecars in two namespaces must find each
+// other), so only the netns that owns an address may insert a key with it as the local
+// side: the copy is never inserted and the real connection's bytes never reach it.
+TEST_P(EbpfIntercept, AnotherNetnsCannotTakeOverASplicedConnection) {
+  Netns& b = net_->add_host("b", "198.18.1.6/24");
+  Netns& x = net_->add_host("x", "198.18.1.7/24");
+  enroll(*app_);
+  enroll(b, "--exclude-inbound-ports 9400");  // a direct connection, no sidecar in between
+  enroll(x, "--exclude-inbound-ports 9400");
+  const std::string kB = "198.18.1.6";
+  // The real connection: app -> b, both ends declared splice-safe (as sidecars are).
+  int lsn[2], cli[2];
+  ASSERT_EQ(::pipe(lsn), 0);
+  ASSERT_EQ(::pipe(cli), 0);
+  Proc server = serve(install_->place(b, kProxyUid), [&] {
+    int l = tcp_listen("0.0.0.0", 9400);
+    declare_splice_safe(l);
+    signal_ready();
+    int c = ::accept(l, nullptr, nullptr);
+    char go;
+    (void)!::read(lsn[0], &go, 1);  // the attacker is in place
+    write_all(c, "secret", 6);
+    ::sleep(5);
+    return 0;
+  });
+  std::string port_seen;
+  Proc client(install_->place(*app_, kProxyUid), [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    declare_splice_safe(fd);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(9400);
+    inet_pton(AF_INET, kB.c_str(), &sa.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return 2;
+    std::string me = local_addr(fd) + "\n";
+    write_all(cli[1], me.data(), me.size());
+    std::string got = read_all(fd, 3000);
+    write_all(cli[1], got.data(), got.size());
+    return 0;
+  });
+  char buf[64] = {};
+  pollfd pf{cli[0], POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 5000), 1) << "the client did not connect";
+  ASSERT_GT(::read(cli[0], buf, sizeof buf - 1), 0);
+  std::string me(buf);
+  me = me.substr(0, me.find('\n'));
+  uint16_t port = static_cast<uint16_t>(std::stoi(me.substr(me.rfind(':') + 1)));
+  // The attacker copies the tuple inside its own netns.
+  x.ip("addr add " + kApp + "/32 dev lo");
+  x.ip("addr add " + kB + "/32 dev lo");
+  std::string stolen = run_in(install_->place(x, kProxyUid), [&](std::string& o) {
+    int l = tcp_listen(kB, 9400);
+    // Only the copy of the app's end asks to be spliced: it would take the app's key
+    // while the real peer stays in the sockhash, so the peer's sends would reach it.
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    declare_splice_safe(c);
+    int one = 1;
+    ::setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in from{}, to{};
+    from.sin_family = to.sin_family = AF_INET;
+    from.sin_port = htons(port);
+    to.sin_port = htons(9400);
+    inet_pton(AF_INET, kApp.c_str(), &from.sin_addr);
+    inet_pton(AF_INET, kB.c_str(), &to.sin_addr);
+    if (::bind(c, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+        ::connect(c, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+      c = -errno;
+    if (c < 0) {
+      o = "attacker connect " + std::to_string(c);
+      (void)!::write(lsn[1], "g", 1);
+      return;
+    }
+    int a = ::accept(l, nullptr, nullptr);
+    (void)!::write(lsn[1], "g", 1);
+    o = read_all(c, 1000) + read_all(a, 200);
+  });
+  EXPECT_EQ(stolen, "");
+  std::string rest(buf + me.size() + 1);
+  char more[64] = {};
+  pf = {cli[0], POLLIN, 0};
+  if (rest.size() < 6 && ::poll(&pf, 1, 5000) == 1) {
+    ssize_t n = ::read(cli[0], more, sizeof more - 1);
+    if (n > 0) rest += std::string(more, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(rest, "secret");
+  EXPECT_GE(install_->counter("sock_not_owner"), 1u);
+  client.wait();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, EbpfIntercept, ::testing::Values(Mode::ebpf),
