@@ -13,6 +13,8 @@ NAMES = {
     "none": "no sidecar (direct)",
     "sockmesh": "sockmesh-proxy routed",
     "sockmesh-passthrough": "sockmesh-proxy passthru",
+    "before": "routed, before",
+    "before-passthrough": "passthru, before",
     "haproxy": "haproxy 2.6",
     "nginx": "nginx 1.22",
 }
@@ -165,6 +167,26 @@ def main(out):
                      for p in g["placement"]]
             if lines:
                 print(f"  {NAMES[sidecar]:<25}{placement_summary(lines)}")
+
+    # This build against SM_PROXY_BENCH_BEFORE, cell by cell (same run, interleaved).
+    pairs = [("sockmesh", "before"), ("sockmesh-passthrough", "before-passthrough")]
+    if any(k[1] in ("before", "before-passthrough") for k in groups):
+        print()
+        print(f"== this build / before ({meta.get('before', '?')}): ratios of the medians ==")
+        header = (f"{'variant':<10}{'sidecar':<25}{'conns':>6}{'req/s':>9}{'p50':>8}{'p99':>8}"
+                  f"{'proxy us/req':>14}")
+        print(header)
+        print("-" * len(header))
+        for variant in order:
+            for now, then in pairs:
+                for conns in sorted({k[2] for k in groups if k[0] == variant}):
+                    a, b = groups.get((variant, now, conns)), groups.get((variant, then, conns))
+                    if not a or not b:
+                        continue
+                    ratio = lambda k: (f"{a[k] / b[k]:.3f}" if a[k] and b[k] else "-")
+                    print(f"{variant:<10}{NAMES[now]:<25}{conns:>6}{ratio('rps'):>9}"
+                          f"{ratio('p50'):>8}{ratio('p99'):>8}{ratio('proxy_us'):>14}")
+        print("(req/s above 1 is faster; p50, p99 and proxy us/req below 1 are better)")
 
     mem_path = os.path.join(out, "memory.tsv")
     if os.path.exists(mem_path):

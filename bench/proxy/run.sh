@@ -17,7 +17,11 @@
 # median is reported), SM_PROXY_BENCH_CONNS ("16 64"), SM_PROXY_BENCH_HOLD (10000),
 # SM_PROXY_BENCH_SIDECARS ("none sockmesh sockmesh-passthrough haproxy nginx"),
 # SM_PROXY_BENCH_VARIANTS ("unpinned pinned": pinned = wrk on CPU 0, the sidecar on CPU 1,
-# the backend free), SM_PROXY_BENCH_PERF (1: perf record sockmesh-proxy under load).
+# the backend free), SM_PROXY_BENCH_PERF (1: perf record sockmesh-proxy under load),
+# SM_PROXY_BENCH_BEFORE (the path of another sockmesh-proxy build, an older commit's: it
+# runs as sidecars "before" and "before-passthrough", interleaved with the others in the
+# same run, and the report adds the ratio of this build to it; list them in
+# SM_PROXY_BENCH_SIDECARS).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +34,7 @@ hold_n=${SM_PROXY_BENCH_HOLD:-10000}
 sidecars=${SM_PROXY_BENCH_SIDECARS:-"none sockmesh sockmesh-passthrough haproxy nginx"}
 variants=${SM_PROXY_BENCH_VARIANTS:-"unpinned pinned"}
 do_perf=${SM_PROXY_BENCH_PERF:-1}
+before_src=${SM_PROXY_BENCH_BEFORE:-}
 wrk_threads=1
 py=/usr/bin/python3
 client_uid=1000 proxy_uid=1337
@@ -65,6 +70,11 @@ cp "$here/conns.py" "$tmp/"  # run as the client uid, which may not read the tre
 # The build dir is shared: measure one binary for the whole run, whatever rebuilds meanwhile.
 cp "$build/bin/sockmesh-proxy" "$tmp/sockmesh-proxy"
 proxy_bin=$tmp/sockmesh-proxy
+before_bin=$tmp/sockmesh-proxy-before
+if [ -n "$before_src" ]; then
+  [ -x "$before_src" ] || die "SM_PROXY_BENCH_BEFORE=$before_src: not an executable"
+  cp "$before_src" "$before_bin"
+fi
 
 started=()
 cleanup() {
@@ -290,6 +300,11 @@ start_sidecar() {  # NAME CPUS|-
     none) sidecar_pid=; return ;;
     sockmesh) cmd=("$proxy_bin" --workers 2 --config "$tmp/routes.json") ;;
     sockmesh-passthrough) cmd=("$proxy_bin" --workers 2) ;;
+    before | before-passthrough)
+      [ -x "$before_bin" ] || die "sidecar $1 needs SM_PROXY_BENCH_BEFORE"
+      cmd=("$before_bin" --workers 2)
+      [ "$1" = before ] && cmd+=(--config "$tmp/routes.json")
+      ;;
     haproxy) cmd=(haproxy -db -f "$tmp/haproxy.cfg") ;;
     nginx) cmd=(nginx -e "$tmp/sidecar/error.log" -p "$tmp/sidecar" -c "$tmp/nginx.conf") ;;
     *) die "unknown sidecar $1" ;;
@@ -308,7 +323,7 @@ verify() {  # NAME: waits up to 5 s for the sidecar, then checks one response
   local name=$1 uid=$client_uid want head
   case $name in
     none) uid=$proxy_uid want='^server: nginx/' ;;
-    sockmesh*) want='^server: sockmesh$' ;;
+    sockmesh* | before*) want='^server: sockmesh$' ;;
     haproxy | nginx) want="^x-sidecar: $name\$" ;;
   esac
   for _ in $(seq 50); do
@@ -322,12 +337,14 @@ verify() {  # NAME: waits up to 5 s for the sidecar, then checks one response
     die "baseline went through a sidecar: $head"
   fi
   case $name in  # routed means a virtual host matched, not the original-destination fallback
-    sockmesh | sockmesh-passthrough)
+    sockmesh | sockmesh-passthrough | before | before-passthrough)
       local pass
       pass=$(in_app - 0 "$py" "$tmp/conns.py" get http://127.0.0.1:15000/stats |
         awk '$1 == "listener.outbound.downstream_rq_passthrough:" {print $2}')
-      if [ "$name" = sockmesh ] && [ "$pass" != 0 ]; then die "sockmesh: not routed ($pass passthrough)"; fi
-      if [ "$name" = sockmesh-passthrough ] && [ "${pass:-0}" = 0 ]; then die "sockmesh-passthrough: no passthrough"; fi
+      case $name in
+        sockmesh | before) [ "$pass" = 0 ] || die "$name: not routed ($pass passthrough)" ;;
+        *) [ "${pass:-0}" != 0 ] || die "$name: no passthrough" ;;
+      esac
       ;;
   esac
 }
@@ -441,6 +458,7 @@ proxy=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo ?)$(
   [ -z "$(git -C "$repo" status --porcelain -- userspace 2>/dev/null)" ] || echo "+local changes")
 proxy_built=$(date -u -r "$build/bin/sockmesh-proxy" +%FT%TZ)
 proxy_sha256=$(sha256sum "$proxy_bin" | cut -c1-12)
+before=${before_src:+$before_src (sha256 $(sha256sum "$before_bin" | cut -c1-12))}
 busy_before_pct=$(( ($(busy_ticks) - y0) * 100 / ($(getconf CLK_TCK) * $(nproc)) ))
 EOF
 
@@ -477,7 +495,7 @@ for variant in $variants; do
       fi
       [ -n "$sidecar_pid" ] || continue
       case $name in
-        sockmesh*) in_app - 0 "$py" "$tmp/conns.py" get http://127.0.0.1:15000/stats \
+        sockmesh* | before*) in_app - 0 "$py" "$tmp/conns.py" get http://127.0.0.1:15000/stats \
           >"$out/logs/$name.$variant.r$rep.stats.txt" 2>&1 || true ;;
       esac
       kill -0 "$sidecar_pid" 2>/dev/null ||

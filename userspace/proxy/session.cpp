@@ -622,10 +622,6 @@ StreamState Session::state(Slot s) const {
   return s < streams_.size() ? c(s).state : StreamState::free;
 }
 
-const Stream* Session::stream(Slot s) const {
-  return s < streams_.size() ? &c(s) : nullptr;
-}
-
 size_t Session::open_streams() const {
   size_t n = 0;
   for (const Stream& k : streams_) n += k.state != StreamState::free;

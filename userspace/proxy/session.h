@@ -114,7 +114,6 @@ class Session final : public IoEvents {
   // symmetric and open, pooled streams idle, nothing held by a free stream). Returns ""
   // when all hold, else what broke.
   StreamState state(Slot s) const;
-  const Stream* stream(Slot s) const;
   std::string check_invariants() const;
   size_t open_streams() const;
 
