@@ -309,7 +309,14 @@ start_sidecar() {  # NAME CPUS|-
     nginx) cmd=(nginx -e "$tmp/sidecar/error.log" -p "$tmp/sidecar" -c "$tmp/nginx.conf") ;;
     *) die "unknown sidecar $1" ;;
   esac
-  # The listeners use SO_REUSEPORT: a leftover sidecar would silently share the port.
+  # The listeners use SO_REUSEPORT: a leftover sidecar would silently share the port. A
+  # sidecar that just exited may hold it a moment longer (io_uring releases its files from
+  # a kernel worker after the exit).
+  local _
+  for _ in $(seq 30); do
+    [ -n "$(ip netns exec "$app" ss -Htln '( sport = :15001 )')" ] || break
+    sleep 0.1
+  done
   [ -z "$(ip netns exec "$app" ss -Htln '( sport = :15001 )')" ] || die "port 15001 still taken"
   app_cmd "$2" "$proxy_uid" "${cmd[@]}"
   "${cmd[@]}" >>"$out/logs/$1.log" 2>&1 &

@@ -85,7 +85,8 @@ class IoEvents {
  public:
   virtual ~IoEvents() = default;
   virtual void on_accepted(Slot s, Listener l, const Accepted& a) = 0;
-  // accept failed for lack of descriptors or memory: the listener rests, then retries.
+  // accept failed in a way that would repeat at once (no descriptors, no memory): the
+  // listener rests, longer each time in a row, then accepts again.
   virtual void on_accept_paused(Listener l, int err) = 0;
   virtual void on_connected(Slot s) = 0;
   virtual void on_connect_failed(Slot s, int err) = 0;

@@ -228,8 +228,9 @@ void UringLoop::on_accept(Listener l, int res, uint32_t flags) {
     Accepted a{l == Listener::outbound ? outbound_destination(res) : inbound_destination(res),
                local_endpoint(res)};
     events_->on_accepted(s, l, a);
-  } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-    // Retrying at once would fail again at once: rest, longer each time in a row.
+  } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EAGAIN && res != -EINTR) {
+    // EMFILE, ENFILE, ENOMEM...: retrying at once would fail again at once. Rest, longer
+    // each time in a row.
     if (accept_resume_at_[i] == 0) {
       accept_backoff_[i] = std::clamp(accept_backoff_[i] * 2, kAcceptBackoffMin, kAcceptBackoffMax);
       accept_resume_at_[i] = now_ + accept_backoff_[i];
