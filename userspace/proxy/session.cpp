@@ -90,15 +90,18 @@ void Session::link(Slot a, Slot b) {
 void Session::unlink(Slot s) {
   Stream& k = c(s);
   if (k.peer == kNoSlot) return;
-  Stream& p = c(k.peer);
-  if (p.peer == s) p.peer = kNoSlot;
-  k.peer = kNoSlot;
+  const Slot peer = std::exchange(k.peer, kNoSlot);
+  if (c(peer).peer == s) c(peer).peer = kNoSlot;
+  // Waiting for the other one to take bytes is over once it is not the other one any more.
+  resume(s, kPausePeerFull);
+  resume(peer, kPausePeerFull);
 }
 
 void Session::close(Slot s, CloseHow how) {
   Stream& k = c(s);
   if (k.state == StreamState::free) return;
   const Slot peer = k.peer;
+  k.paused = 0;  // no resume for a stream about to close
   unlink(s);
   if (k.upstream && k.state == StreamState::idle) pool_forget(s);
   if (!k.upstream) {

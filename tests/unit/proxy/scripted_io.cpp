@@ -45,7 +45,24 @@ Slot ScriptedIo::alloc(bool upstream) {
 }
 
 void ScriptedIo::done() {
+  deliver_resumed();
   if (!batching) end_batch();
+}
+
+void ScriptedIo::deliver_resumed() {
+  while (!resumed_.empty()) {
+    Slot s = resumed_.front();
+    resumed_.erase(resumed_.begin());
+    Conn& k = conns_[s];
+    if (!k.open || !k.reading) continue;
+    std::string waiting = std::exchange(k.waiting, {});
+    deliver(s, waiting, 0);
+    Conn& after = conns_[s];
+    if (after.open && after.reading && after.eof && !after.eof_told && after.waiting.empty()) {
+      after.eof_told = true;
+      events_->on_eof(s);
+    }
+  }
 }
 
 void ScriptedIo::end_batch() {
@@ -99,15 +116,18 @@ void ScriptedIo::peer_closes(Slot s) {
   Conn& k = live(s, "peer_closes");
   if (!k.open || k.eof) return;
   k.eof = true;
-  if (k.reading && k.waiting.empty()) events_->on_eof(s);
-  // else: delivered after the data that waits (resume_reading)
+  if (k.reading && k.waiting.empty()) {
+    k.eof_told = true;
+    events_->on_eof(s);
+  }
+  // else: told after the data that waits, once reading resumes
   done();
 }
 
 void ScriptedIo::peer_fails(Slot s, int err) {
   Conn& k = live(s, "peer_fails");
   if (!k.open) return;
-  k.eof = true;
+  k.eof = k.eof_told = true;
   events_->on_error(s, err);
   done();
 }
@@ -185,11 +205,7 @@ void ScriptedIo::resume_reading(Slot s) {
   Conn& k = live(s, "resume_reading");
   if (!k.open || k.reading) return;
   k.reading = true;
-  // What the peer sent meanwhile arrives now (as the loop's next recv would bring it).
-  std::string waiting = std::exchange(k.waiting, {});
-  deliver(s, waiting, 0);
-  if (conns_[s].open && conns_[s].reading && conns_[s].eof && conns_[s].waiting.empty())
-    events_->on_eof(s);
+  if (!k.waiting.empty() || (k.eof && !k.eof_told)) resumed_.push_back(s);
 }
 
 void ScriptedIo::release(const RecvBuf& b) {

@@ -102,7 +102,8 @@ class ScriptedIo final : public proxy::Io {
     bool upstream = false;
     bool connecting = false;
     bool reading = true;
-    bool eof = false;  // the peer's FIN or RST was delivered
+    bool eof = false;       // the peer sent FIN or RST
+    bool eof_told = false;  // ... and the session heard of it
     bool fin = false;
     std::optional<proxy::CloseHow> closed;
     std::deque<Chunk> sendq;
@@ -114,6 +115,7 @@ class ScriptedIo final : public proxy::Io {
   Conn& live(Slot s, const char* what);
   Slot alloc(bool upstream);
   void deliver(Slot s, std::string_view bytes, size_t piece);
+  void deliver_resumed();
   void done();  // a world call ended: end the batch unless batching
   void violation(const std::string& what);
 
@@ -121,6 +123,9 @@ class ScriptedIo final : public proxy::Io {
   std::deque<Conn> conns_;  // stable references: events may open connections
   std::vector<Slot> free_;
   std::vector<Slot> connect_order_;
+  // Resumed with bytes (or a FIN) waiting: delivered after the current event, as the real
+  // loop's next recv completion would bring them, never from inside resume_reading().
+  std::vector<Slot> resumed_;
   std::map<uint16_t, std::string> buffers_;  // lent buffer id -> bytes
   uint16_t next_buf_ = 0;
   uint32_t lent_ = 0;

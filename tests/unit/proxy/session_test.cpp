@@ -301,6 +301,23 @@ TEST_F(PipelineTest, UnreadRepliesStopThePipelineUntilTheClientReads) {
   EXPECT_TRUE(io_.reading(c));
 }
 
+// A client paused because its upstream was not taking the body: when that upstream goes
+// (answered without reading everything), the client must read again.
+TEST_F(PipelineTest, AClientPausedForItsUpstreamReadsAgainOnceThatUpstreamIsGone) {
+  Slot c = client();
+  io_.peer_sends(
+      c, "POST /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 8000\r\n\r\n" + std::string(8000, 'b'));
+  EXPECT_FALSE(io_.reading(c)) << "the body is over the limit towards the upstream";
+  Slot up = upstream();
+  io_.peer_reads(up, 100);  // the server reads a little, then answers
+  io_.peer_sends(up, kOk);
+  EXPECT_NE(io_.peer_reads(c).find("mine"), std::string::npos);
+  EXPECT_EQ(session_->state(c), StreamState::reading_head);
+  EXPECT_TRUE(io_.reading(c)) << "paused for an upstream that is gone";
+  io_.peer_sends(c, "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
+  EXPECT_EQ(io_.connects().size(), 2u);
+}
+
 TEST_F(SessionTest, InterimResponsesAreForwardedUpToALimitThen502) {
   Slot c = client();
   io_.peer_sends(c, "GET /x HTTP/1.1\r\nHost: svc\r\n\r\n");
