@@ -82,26 +82,37 @@ void AccessLog::submit(std::string& batch) {
   batch.clear();
 }
 
-bool AccessLog::write_all(const std::string& s) {
+size_t AccessLog::write_all(const std::string& s) {
   size_t off = 0;
+  int64_t stalled_since = 0;
   while (off < s.size()) {
+    size_t n = s.size() - off;
     if (chunked_) {
-      // A pipe accepts PIPE_BUF bytes without blocking once poll() says it is writable.
+      // A pipe accepts PIPE_BUF bytes without blocking once poll() says it is writable; a
+      // chunk ends at a line's end, so what a stalled reader makes us drop is whole lines.
       pollfd p{fd_, POLLOUT, 0};
-      int rc = ::poll(&p, 1, 100);
-      if (rc <= 0) {
+      if (::poll(&p, 1, stalled_ ? 0 : 100) <= 0) {
+        // Still stalled since the last batch was given up: this one goes the same way.
+        if (stalled_) return off;
+        int64_t now = now_ms();
+        if (!stalled_since) stalled_since = now;
         std::lock_guard lock(mu_);
-        if (stopping_ && now_ms() > stop_deadline_ms_) return false;
+        stalled_ = now - stalled_since > kStallMs;
+        if (stalled_ || (stopping_ && now > stop_deadline_ms_)) return off;
         continue;
       }
+      stalled_ = false;
+      n = std::min<size_t>(PIPE_BUF, n);
+      size_t eol = s.rfind('\n', off + n - 1);
+      if (eol != std::string::npos && eol >= off) n = eol + 1 - off;
     }
-    size_t n = chunked_ ? std::min<size_t>(PIPE_BUF, s.size() - off) : s.size() - off;
     ssize_t w = ::write(fd_, s.data() + off, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;  // a full disk or a gone reader must not stop the proxy
+    if (w <= 0) return off;  // a full disk or a gone reader must not stop the proxy
     off += static_cast<size_t>(w);
+    stalled_since = 0;
   }
-  return true;
+  return off;
 }
 
 void AccessLog::write_loop() {
@@ -112,9 +123,11 @@ void AccessLog::write_loop() {
     std::string batch = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    bool ok = write_all(batch);
-    uint64_t lines = lines_in(batch);
-    (ok ? written_ : dropped_).fetch_add(lines, std::memory_order_relaxed);
+    size_t done = write_all(batch);
+    uint64_t written = static_cast<uint64_t>(std::count(batch.begin(), batch.begin() + done, '\n'));
+    written_.fetch_add(written, std::memory_order_relaxed);
+    dropped_.fetch_add(lines_in(batch) - written, std::memory_order_relaxed);
+    const bool ok = done == batch.size();
     lock.lock();
     queued_bytes_ -= batch.size();
     batch.clear();

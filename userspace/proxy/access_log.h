@@ -1,7 +1,8 @@
 // The JSON-lines access log. Workers format lines into their own buffer and hand whole
 // batches over without ever blocking: a writer thread does the write(2)s, and when it
-// falls behind (a stalled stdout, a full disk, a FIFO nobody reads) batches are dropped
-// and counted instead of freezing the data plane.
+// falls behind (a stalled stdout, a full disk, a FIFO nobody reads) lines are dropped and
+// counted instead of freezing the data plane: batches beyond the queue's bound at once,
+// and what a reader took nothing of for a second.
 #pragma once
 
 #include <atomic>
@@ -41,12 +42,15 @@ class AccessLog {
 
  private:
   void write_loop();
-  // Writes `s` whole unless stopping takes too long; false when it gave up.
-  bool write_all(const std::string& s);
+  // Writes `s`; gives up (returns how much it wrote) when the reader takes nothing for
+  // kStallMs, or when stopping takes too long.
+  size_t write_all(const std::string& s);
+  static constexpr int64_t kStallMs = 1000;
 
   int fd_ = -1;
   bool owned_ = false;
   bool chunked_ = false;  // a pipe or a device: write at most PIPE_BUF after poll() says so
+  bool stalled_ = false;  // the writer's: the reader took nothing for kStallMs
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;

@@ -166,7 +166,7 @@ void Session::resume(Slot s, Pause why) {
 
 bool Session::over_limit(Slot to) const {
   SendQueue q = io_.queued(to);
-  return q.bytes > opts_.buffer_limit || q.buffers > max_buffers_;
+  return q.bytes > opts_.buffer_limit || q.buffers >= max_buffers_;
 }
 
 bool Session::under_resume_mark(Slot to) const {
@@ -175,7 +175,15 @@ bool Session::under_resume_mark(Slot to) const {
 }
 
 void Session::forward(Slot from, Slot to, const RecvBuf& b) {
-  io_.send(to, b);
+  // A pause takes effect late: completions already on their way still bring buffers. Past
+  // its share a connection's bytes are copied, so no connection pins more receive buffers
+  // than its share, however much the kernel had received for it.
+  if (io_.queued(to).buffers >= max_buffers_) {
+    io_.send(to, std::string_view(b.data, b.len));
+    io_.release(b);
+  } else {
+    io_.send(to, b);
+  }
   if (over_limit(to)) pause(from, kPausePeerFull);
 }
 

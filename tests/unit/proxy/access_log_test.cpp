@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace sm::proxy {
 namespace {
@@ -98,6 +99,35 @@ TEST_F(AccessLogTest, AStalledReaderCostsDroppedLinesNeverABlockedWorker) {
            .count();
   EXPECT_LT(ms, 2000) << "shutdown waited for a reader that never reads";
   EXPECT_EQ(log.written_lines() + log.dropped_lines(), 200'000u) << "every line counted once";
+  ::close(reader);
+}
+
+// Under the queue's bound too: what a reader takes nothing of for a second is dropped (and
+// counted) then, not at shutdown; what it did take is whole lines.
+TEST_F(AccessLogTest, AReaderThatTakesNothingForASecondCostsWholeLinesPromptly) {
+  const std::string fifo = dir_ + "/slow.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  AccessLog log;
+  ASSERT_TRUE(log.open(fifo));
+  const std::string line = "{\"path\":\"" + std::string(90, 'p') + "\"}\n";  // 100 bytes
+  for (int b = 0; b < 10; ++b) {  // 200 KB: three times a pipe, far under the queue bound
+    std::string batch;
+    for (int i = 0; i < 200; ++i) batch += line;
+    log.submit(batch);
+  }
+  uint64_t dropped = 0;
+  for (int i = 0; i < 60 && log.written_lines() + log.dropped_lines() < 2000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  dropped = log.dropped_lines();
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(log.written_lines() + dropped, 2000u) << "every line counted, without a shutdown";
+  std::string got;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(reader, buf, sizeof buf)) > 0;)
+    got.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got.size(), log.written_lines() * line.size()) << "only whole lines reach the reader";
   ::close(reader);
 }
 

@@ -56,7 +56,7 @@ void ScriptedIo::deliver_resumed() {
     Conn& k = conns_[s];
     if (!k.open || !k.reading) continue;
     std::string waiting = std::exchange(k.waiting, {});
-    deliver(s, waiting, 0);
+    deliver(s, waiting, 0, false);
     Conn& after = conns_[s];
     if (after.open && after.reading && after.eof && !after.eof_told && after.waiting.empty()) {
       after.eof_told = true;
@@ -79,12 +79,12 @@ Slot ScriptedIo::accept(proxy::Listener l, std::optional<Endpoint> dst,
   return s;
 }
 
-void ScriptedIo::deliver(Slot s, std::string_view bytes, size_t piece) {
+void ScriptedIo::deliver(Slot s, std::string_view bytes, size_t piece, bool ignore_pause) {
   if (piece == 0) piece = bytes.size();
   while (!bytes.empty()) {
     Conn& k = conns_[s];
     if (!k.open) return;
-    if (!k.reading) {  // paused meanwhile: the rest waits in the socket
+    if (!k.reading && !ignore_pause) {  // paused meanwhile: the rest waits in the socket
       k.waiting.append(bytes);
       return;
     }
@@ -101,14 +101,10 @@ void ScriptedIo::deliver(Slot s, std::string_view bytes, size_t piece) {
 void ScriptedIo::peer_sends(Slot s, std::string_view bytes, size_t piece, bool ignore_pause) {
   Conn& k = live(s, "peer_sends");
   if (!k.open || k.eof) return;
-  if (!k.reading && !ignore_pause) {
+  if (!k.reading && !ignore_pause)
     k.waiting.append(bytes);
-  } else {
-    bool was = k.reading;
-    k.reading = true;  // data already received before the pause took effect
-    deliver(s, bytes, piece);
-    if (conns_[s].open && !was) conns_[s].reading = false;
-  }
+  else  // with ignore_pause: completions posted before the pause took effect
+    deliver(s, bytes, piece, ignore_pause);
   done();
 }
 

@@ -32,7 +32,8 @@ class ScriptedIo final : public proxy::Io {
               std::optional<proxy::Endpoint> local = std::nullopt);
   // The peer of `s` sends bytes (one receive buffer per `piece` bytes; 0: one buffer).
   // Data is not delivered while the session paused reading `s` (it waits, like the
-  // kernel's socket buffer) unless `ignore_pause` (what arrived before a pause took effect).
+  // kernel's socket buffer) unless `ignore_pause`: completions the kernel posted before a
+  // pause took effect, delivered all the same.
   void peer_sends(Slot s, std::string_view bytes, size_t piece = 0, bool ignore_pause = false);
   void peer_closes(Slot s);          // FIN
   void peer_fails(Slot s, int err);  // RST: recv or send fails
@@ -114,7 +115,7 @@ class ScriptedIo final : public proxy::Io {
   };
   Conn& live(Slot s, const char* what);
   Slot alloc(bool upstream);
-  void deliver(Slot s, std::string_view bytes, size_t piece);
+  void deliver(Slot s, std::string_view bytes, size_t piece, bool ignore_pause);
   void deliver_resumed();
   void done();  // a world call ended: end the batch unless batching
   void violation(const std::string& what);

@@ -280,6 +280,18 @@ TEST_F(SessionTest, ATunnelStopsReadingOnceItsPeerHoldsTooManyBuffers) {
   EXPECT_EQ(io_.waiting_bytes(c), 0u);
 }
 
+// A pause takes effect late: completions already posted still arrive, each with a buffer.
+// Past the connection's share their bytes are copied, so it never pins more buffers.
+TEST_F(SessionTest, DataArrivingAfterAPauseDoesNotPinMoreBuffers) {
+  Slot c = client(ep("198.18.0.20", 6379));
+  io_.peer_sends(c, "\x16\x03\x01");
+  Slot up = upstream();
+  io_.peer_sends(c, std::string(64 * 4096, 'L'), 4096, /*ignore_pause=*/true);
+  EXPECT_FALSE(io_.reading(c));
+  EXPECT_LE(io_.buffers_lent(), 64u / 16) << "lent buffers beyond the connection's share";
+  EXPECT_EQ(io_.queued_bytes(up), 3u + 64 * 4096) << "every byte still goes through";
+}
+
 // ---- item 4: pipelining and interim responses -------------------------------------------------
 
 class PipelineTest : public SessionTest {
