@@ -151,11 +151,13 @@ size_t count_content_length_values(const HeaderList& headers) {
   return n;
 }
 
-// llhttp 8.1 does not strip a trailing HTAB (OWS, RFC 9112 5) from token-valued fields:
-// "chunked<HTAB>" is not chunked to it, "1<HTAB>" not a length, "close<HTAB>" not close.
+// llhttp 8.1 does not take HTAB as OWS (RFC 9110 5.6.1, 5.6.3) around token-valued fields:
+// "chunked<HTAB>" is not chunked to it, "1<HTAB>" not a length, "close<HTAB>" not close,
+// and neither is "keep-alive<HTAB>, other" keep-alive (HTAB before a list's comma).
 bool trailing_tab(const HeaderList& headers, std::string_view name) {
   for (const Header& h : headers) {
     if (!ascii::iequals(h.name, name)) continue;
+    if (h.value.find("\t,") != std::string_view::npos) return true;
     // The parsed value is trimmed; the OWS it lost sits between its end and the CR.
     for (const char* p = h.value.data() + h.value.size(); *p != '\r'; ++p) {
       if (*p == '\t') return true;
