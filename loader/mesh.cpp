@@ -365,12 +365,6 @@ Status Mesh::set_config(const sm_config& c) {
   return config_.put(0, c);
 }
 
-Result<bool> Mesh::splice() const {
-  auto cur = config_.get(0);
-  if (!cur) return cur.error();
-  return cur->has_value() && ((*cur)->flags & SM_CFG_SPLICE);
-}
-
 Result<sm_stats> Mesh::stats() const {
   return bpf::sum_percpu<sm_stats>(stats_, 0);
 }

@@ -100,7 +100,6 @@ class Mesh {
       bpf::LinkTransaction& tx);
 
   Status set_splice(bool on);
-  Result<bool> splice() const;
   Result<sm_config> config() const;
   Status set_config(const sm_config& c);
   Result<sm_stats> stats() const;

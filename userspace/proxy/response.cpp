@@ -538,16 +538,8 @@ void Session::downstream_reset(Slot s) {
 }
 
 void Session::stream_idle(Slot down) {
+  if (!idle_expired(down, opts_.stream_idle_timeout, TimerKind::stream_idle)) return;
   Stream& k = c(down);
-  Nanos last = k.last_active;
-  if (k.peer != kNoSlot) last = std::max(last, c(k.peer).last_active);
-  const Nanos limit = static_cast<Nanos>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.stream_idle_timeout).count());
-  if (io_.now() - last < limit) {  // bytes moved meanwhile: wait for the rest of the time
-    k.timer = TimerKind::stream_idle;
-    io_.set_timer(down, last + limit);
-    return;
-  }
   stats(k).inc(stats(k).downstream_rq_idle_timeout);
   reply(down, {408, reply::kStreamTimeout, ResponseFlag::stream_idle_timeout}, true);
 }

@@ -518,17 +518,21 @@ void Session::tunnel_eof(Slot s) {
   if (c(s).state == StreamState::tunnel && io_.queued(s).bytes == 0) drained(s);
 }
 
-void Session::tunnel_idle(Slot down) {
+bool Session::idle_expired(Slot down, Millis timeout, TimerKind kind) {
   Stream& k = c(down);
   Nanos last = k.last_active;
   if (k.peer != kNoSlot) last = std::max(last, c(k.peer).last_active);
-  const Nanos limit = static_cast<Nanos>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.tunnel_idle_timeout).count());
-  if (io_.now() - last < limit) {  // bytes moved meanwhile: wait for the rest of the time
-    k.timer = TimerKind::tunnel_idle;
-    io_.set_timer(down, last + limit);
-    return;
-  }
+  const Nanos limit =
+      static_cast<Nanos>(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count());
+  if (io_.now() - last >= limit) return true;
+  k.timer = kind;  // bytes moved meanwhile: wait for the rest of the time
+  io_.set_timer(down, last + limit);
+  return false;
+}
+
+void Session::tunnel_idle(Slot down) {
+  if (!idle_expired(down, opts_.tunnel_idle_timeout, TimerKind::tunnel_idle)) return;
+  Stream& k = c(down);
   stats(k).inc(stats(k).tcp_idle_timeout);
   close_both(down, CloseHow::graceful);
 }

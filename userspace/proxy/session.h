@@ -146,6 +146,9 @@ class Session final : public IoEvents {
   void tunnel_data(Slot s, const RecvBuf& b);
   void tunnel_eof(Slot s);
   void tunnel_idle(Slot down);
+  // True when neither end of `down` moved bytes for `timeout`; else re-arms `kind` for the
+  // rest of the time.
+  bool idle_expired(Slot down, Millis timeout, TimerKind kind);
   // Closes a downstream politely: what is queued goes out, then FIN, then the client's FIN
   // (or the delayed-close timeout). Bytes from the client meanwhile are dropped.
   void begin_close(Slot down);
