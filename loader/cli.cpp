@@ -28,6 +28,14 @@ commands:
              sockets be spliced (only for programs with non-blocking I/O and no splice(2))
   unenroll   --netns PATH | --pid PID | --netns-cookie N [--mode ebpf|iptables] [--pin-dir DIR]
   splice     on|off [--pin-dir DIR]   switch socket splicing on a running install
+  agent      [--status-file PATH] [--interval S] [--cgroup PATH] [--pin-dir DIR]
+             [--cni-bin-dir DIR --cni-conf-dir DIR [--cni-plugin PATH]] [enroll flags]
+             node agent: installs, re-checks and repairs the install every S seconds
+             (1..10, default 5), unenrolls workloads whose netns is gone, writes the
+             status file (first line "ready" when healthy; default
+             /run/sockmesh/agent.status); with the CNI dirs, installs sockmesh-cni and
+             chains it into the first conflist, with the enroll flags as its settings.
+             SIGTERM leaves everything attached (uninstall is explicit)
 
 defaults: --cgroup is the cgroup v2 root, --pin-dir is /sys/fs/bpf/sockmesh.
 )";
@@ -51,6 +59,15 @@ const std::map<Verb, std::map<std::string, bool>>& accepted() {
                                                            {"--exclude-cidrs", true},
                                                            {"--include-cidrs", true},
                                                            {"--splice-app", false}};
+  static const auto agent_flags = [] {
+    auto f = enroll_flags;
+    f.erase("--netns");
+    f.erase("--pid");
+    for (const char* v : {"--status-file", "--interval", "--cgroup", "--cni-bin-dir",
+                          "--cni-conf-dir", "--cni-plugin"})
+      f[v] = true;
+    return f;
+  };
   static const std::map<Verb, std::map<std::string, bool>> m = {
       {Verb::install, {{"--pin-dir", true}, {"--cgroup", true}, {"--no-splice", false}}},
       {Verb::uninstall, {{"--pin-dir", true}}},
@@ -63,6 +80,7 @@ const std::map<Verb, std::map<std::string, bool>>& accepted() {
         {"--mode", true},
         {"--netns-cookie", true}}},
       {Verb::splice, {{"--pin-dir", true}}},
+      {Verb::agent, agent_flags()},
   };
   return m;
 }
@@ -96,6 +114,21 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
   } else if (flag == "--cgroup") {
     if (v.empty()) return plain_error("--cgroup: needs a path");
     c.cgroup = v;
+  } else if (flag == "--status-file" || flag == "--cni-bin-dir" || flag == "--cni-conf-dir" ||
+             flag == "--cni-plugin") {
+    if (v.empty() || v[0] != '/')
+      return plain_error(flag + ": '" + v + "': needs an absolute path");
+    (flag == "--status-file"    ? c.status_file
+     : flag == "--cni-bin-dir"  ? c.cni_bin_dir
+     : flag == "--cni-conf-dir" ? c.cni_conf_dir
+                                : c.cni_plugin) = v;
+  } else if (flag == "--interval") {
+    auto n = parse_u32(v, flag);
+    if (!n || *n < 1 || *n > 10)
+      return plain_error("--interval: '" + v +
+                         "': must be 1..10 seconds (the status file is "
+                         "rewritten at least every 10 s)");
+    c.interval_seconds = static_cast<int>(*n);
   } else if (flag == "--no-splice") {
     c.splice = false;
   } else if (flag == "--splice-app") {
@@ -163,7 +196,8 @@ Result<Command> parse(const std::vector<std::string>& args) {
   if (i == args.size() || args[i] == "-h" || args[i] == "--help" || args[i] == "help") return c;
   static const std::map<std::string, Verb> verbs = {
       {"install", Verb::install}, {"uninstall", Verb::uninstall}, {"status", Verb::status},
-      {"enroll", Verb::enroll},   {"unenroll", Verb::unenroll},   {"splice", Verb::splice}};
+      {"enroll", Verb::enroll},   {"unenroll", Verb::unenroll},   {"splice", Verb::splice},
+      {"agent", Verb::agent}};
   const std::string verb = args[i++];
   auto vit = verbs.find(verb);
   if (vit == verbs.end())
@@ -201,6 +235,11 @@ Result<Command> parse(const std::vector<std::string>& args) {
   if (c.verb == Verb::splice && !splice_arg_seen) return flag_error(verb, "say on or off");
   if (c.verb == Verb::enroll) {
     if (c.netns_path.empty()) return flag_error(verb, "needs --netns PATH or --pid PID");
+    if (Status s = c.settings.validate(); !s) return s.error();
+  }
+  if (c.verb == Verb::agent) {
+    if (c.cni_bin_dir.empty() != c.cni_conf_dir.empty())
+      return flag_error(verb, "give both --cni-bin-dir and --cni-conf-dir, or neither");
     if (Status s = c.settings.validate(); !s) return s.error();
   }
   if (c.verb == Verb::unenroll) {

@@ -12,7 +12,7 @@
 
 namespace sm::cli {
 
-enum class Verb { help, install, uninstall, status, enroll, unenroll, splice };
+enum class Verb { help, install, uninstall, status, enroll, unenroll, splice, agent };
 enum class Mode { ebpf, iptables };
 
 struct Command {
@@ -28,7 +28,13 @@ struct Command {
   Mode mode = Mode::ebpf;
   std::string netns_path;                // from --netns or --pid
   std::optional<uint64_t> netns_cookie;  // unenroll --netns-cookie (netns already gone)
-  WorkloadSettings settings;
+  WorkloadSettings settings;             // agent: the defaults written into the CNI plugin's config
+  // agent
+  std::string status_file = "/run/sockmesh/agent.status";
+  int interval_seconds = 5;
+  std::string cni_bin_dir;                           // empty: no CNI plugin install
+  std::string cni_conf_dir;                          // both or neither
+  std::string cni_plugin = "/usr/bin/sockmesh-cni";  // the binary to install
 };
 
 Result<Command> parse(const std::vector<std::string>& args);

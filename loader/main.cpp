@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent.h"
 #include "cli.h"
 #include "iptables.h"
 #include "mesh.h"
@@ -101,6 +102,15 @@ int run_splice(const cli::Command& c) {
   return 0;
 }
 
+int run_agent_cmd(const cli::Command& c) {
+  if (Status s = host::require_privileges("agent"); !s) return fail(s.error());
+  AgentOptions opts;
+  opts.install = InstallOptions{c.cgroup, c.pins, c.splice};
+  opts.status_file = c.status_file;
+  opts.interval_seconds = c.interval_seconds;
+  return run_agent(opts);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +137,8 @@ int main(int argc, char** argv) {
       return run_unenroll(*cmd);
     case sm::cli::Verb::splice:
       return run_splice(*cmd);
+    case sm::cli::Verb::agent:
+      return run_agent_cmd(*cmd);
   }
   return 2;
 }

@@ -97,5 +97,30 @@ TEST(Cli, HelpIsAVerb) {
   EXPECT_NE(std::string(usage()).find("enroll"), std::string::npos);
 }
 
+TEST(Cli, AgentTakesStatusFileIntervalCniDirsAndEnrollDefaults) {
+  auto c = p({"agent", "--status-file", "/run/sockmesh/s", "--interval", "2", "--cni-bin-dir",
+              "/host/opt/cni/bin", "--cni-conf-dir", "/host/etc/cni/net.d",
+              "--exclude-outbound-ports", "", "--exclude-inbound-ports", "15020,15021",
+              "--include-cidrs", "", "--proxy-gid", "1337"});
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->verb, Verb::agent);
+  EXPECT_EQ(c->status_file, "/run/sockmesh/s");
+  EXPECT_EQ(c->interval_seconds, 2);
+  EXPECT_EQ(c->cni_bin_dir, "/host/opt/cni/bin");
+  EXPECT_EQ(c->cni_conf_dir, "/host/etc/cni/net.d");
+  EXPECT_TRUE(c->settings.exclude_outbound_ports.empty());
+  EXPECT_EQ(c->settings.exclude_inbound_ports, (std::vector<uint16_t>{15020, 15021}));
+  auto d = p({"agent"});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status_file, "/run/sockmesh/agent.status");
+  EXPECT_EQ(d->interval_seconds, 5);
+  EXPECT_TRUE(d->cni_conf_dir.empty());
+  EXPECT_EQ(err({"agent", "--interval", "0"}).find("--interval: '0': must be 1..10"), 0u);
+  EXPECT_EQ(err({"agent", "--status-file", "rel"}), "--status-file: 'rel': needs an absolute path");
+  EXPECT_EQ(err({"agent", "--cni-bin-dir", "/b"}),
+            "agent: give both --cni-bin-dir and --cni-conf-dir, or neither");
+  EXPECT_EQ(err({"agent", "--netns", "/x"}), "agent: unknown flag --netns");
+}
+
 }  // namespace
 }  // namespace sm::cli
