@@ -17,7 +17,8 @@ commands:
   install    [--cgroup PATH] [--pin-dir DIR] [--no-splice]
              load, pin and attach the programs (rerun: no-op or atomic upgrade; a rerun
              keeps the splice setting unless --no-splice is given)
-  uninstall  [--pin-dir DIR]          remove every link, program and pin
+  uninstall  [--pin-dir DIR] [--cni-bin-dir DIR --cni-conf-dir DIR]
+             remove every link, program and pin (and sockmesh-cni from the CNI config)
   status     [--json] [--pin-dir DIR] programs, links, maps, workloads, counters
   enroll     --netns PATH | --pid PID [--mode ebpf|iptables] [--pin-dir DIR]
              [--outbound-port 15001] [--inbound-port 15006]
@@ -70,7 +71,7 @@ const std::map<Verb, std::map<std::string, bool>>& accepted() {
   };
   static const std::map<Verb, std::map<std::string, bool>> m = {
       {Verb::install, {{"--pin-dir", true}, {"--cgroup", true}, {"--no-splice", false}}},
-      {Verb::uninstall, {{"--pin-dir", true}}},
+      {Verb::uninstall, {{"--pin-dir", true}, {"--cni-bin-dir", true}, {"--cni-conf-dir", true}}},
       {Verb::status, {{"--pin-dir", true}, {"--json", false}}},
       {Verb::enroll, enroll_flags},
       {Verb::unenroll,
@@ -237,7 +238,7 @@ Result<Command> parse(const std::vector<std::string>& args) {
     if (c.netns_path.empty()) return flag_error(verb, "needs --netns PATH or --pid PID");
     if (Status s = c.settings.validate(); !s) return s.error();
   }
-  if (c.verb == Verb::agent) {
+  if (c.verb == Verb::agent || c.verb == Verb::uninstall) {
     if (c.cni_bin_dir.empty() != c.cni_conf_dir.empty())
       return flag_error(verb, "give both --cni-bin-dir and --cni-conf-dir, or neither");
     if (Status s = c.settings.validate(); !s) return s.error();

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "agent.h"
+#include "chain.h"
 #include "cli.h"
 #include "iptables.h"
 #include "mesh.h"
@@ -35,6 +36,12 @@ int run_install(const cli::Command& c) {
 }
 
 int run_uninstall(const cli::Command& c) {
+  if (!c.cni_conf_dir.empty()) {
+    std::vector<std::string> events;
+    Status s = cni::uninstall_chain(c.cni_bin_dir, c.cni_conf_dir, events);
+    for (const auto& e : events) std::printf("%s\n", e.c_str());
+    if (!s) return fail(s.error());
+  }
   auto r = uninstall(c.pins);
   if (!r) return fail(r.error());
   std::printf(*r ? "uninstalled %s\n" : "nothing installed at %s\n", c.pins.dir.c_str());
@@ -108,6 +115,16 @@ int run_agent_cmd(const cli::Command& c) {
   opts.install = InstallOptions{c.cgroup, c.pins, c.splice};
   opts.status_file = c.status_file;
   opts.interval_seconds = c.interval_seconds;
+  if (!c.cni_conf_dir.empty()) {
+    cni::ChainSpec spec{
+        c.cni_plugin, c.cni_bin_dir, c.cni_conf_dir,
+        cni::plugin_entry(c.pins.dir,
+                          c.mode == cli::Mode::iptables ? cni::Mode::iptables : cni::Mode::ebpf,
+                          c.settings)};
+    opts.extra = [spec](std::vector<std::string>& events) {
+      return cni::install_chain(spec, events);
+    };
+  }
   return run_agent(opts);
 }
 
