@@ -10,6 +10,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "proxy/event_loop.h"
 #include "route/config_json.h"
 #include "sockmesh/net.h"
 
@@ -224,6 +225,8 @@ std::string Admin::clusters() const {
 
 std::string Admin::stats() const {
   std::ostringstream o;
+  for (EventLoop l : {EventLoop::uring, EventLoop::epoll})  // 1: the workers' event loop
+    o << "server.event_loop." << event_loop_name(l) << ": " << (shared_.event_loop == l) << "\n";
   for (const auto& ls : shared_.listener_stats) {
     for (const auto& [name, v] : ls.counters()) o << name << ": " << v << "\n";
     for (auto [hname, h] : {std::pair{"downstream_rq_time", &ls.downstream_rq_time},
@@ -259,6 +262,8 @@ std::string Admin::prometheus() const {
   auto emit_family = [&](const std::string& name, const char* type) {
     o << "# TYPE sockmesh_" << name << " " << type << "\n";
   };
+  emit_family("server_event_loop", "gauge");
+  o << "sockmesh_server_event_loop{loop=\"" << event_loop_name(shared_.event_loop) << "\"} 1\n";
   // Listener counters and gauges, one family per stat with a listener label.
   std::vector<std::vector<std::pair<std::string, uint64_t>>> per(2);
   for (int i = 0; i < 2; ++i) per[i] = shared_.listener_stats[i].counters();

@@ -1,7 +1,8 @@
 // sockmesh-proxy: the sidecar. Loads the route table, binds the listeners (one per
-// worker, SO_REUSEPORT) and the admin API, drops privileges, runs one io_uring worker per
-// thread. The control plane (control.h) keeps the table: from Consul and Istio rules, or
-// --config; SIGHUP re-reads --config or the rule files; SIGINT/SIGTERM stop.
+// worker, SO_REUSEPORT) and the admin API, drops privileges, runs one worker per thread on
+// io_uring or, where that is blocked, epoll (event_loop.h). The control plane (control.h)
+// keeps the table: from Consul and Istio rules, or --config; SIGHUP re-reads --config or the
+// rule files; SIGINT/SIGTERM stop.
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 
 #include "proxy/admin.h"
 #include "proxy/control.h"
+#include "proxy/event_loop.h"
 #include "proxy/options.h"
 #include "proxy/shared.h"
 #include "proxy/sockets.h"
@@ -93,6 +95,13 @@ int main(int argc, char** argv) {
   // As the proxy's own user: the log file is its, and no path trick makes root write.
   if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
 
+  // After dropping privileges: kernel.io_uring_disabled = 1 allows io_uring to root only.
+  std::string loop_note;
+  auto loop = choose_event_loop(opts->event_loop, &loop_note);
+  if (!loop) return fail(loop.error());
+  shared.event_loop = *loop;
+  if (!loop_note.empty()) SM_WARN("sockmesh-proxy: event loop epoll: %s", loop_note.c_str());
+
   control.start();
 
   std::vector<std::thread> threads;
@@ -109,8 +118,9 @@ int main(int argc, char** argv) {
       w.run();
     });
   }
-  SM_INFO("sockmesh-proxy: %u workers, outbound :%u, inbound :%u, admin 127.0.0.1:%u%s",
-          opts->workers, opts->outbound_port, opts->inbound_port, opts->admin_port,
+  SM_INFO("sockmesh-proxy: %u workers (%s), outbound :%u, inbound :%u, admin 127.0.0.1:%u%s",
+          opts->workers, event_loop_name(*loop), opts->outbound_port, opts->inbound_port,
+          opts->admin_port,
           opts->config_path.empty() ? "" : (", routes from " + opts->config_path).c_str());
 
   for (;;) {

@@ -14,7 +14,9 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
   --outbound-port N           outbound listener, redirected connects (default 15001)
   --inbound-port N            inbound listener, steered connections (default 15006)
   --admin-port N              admin API on 127.0.0.1 (default 15000)
-  --workers N                 worker threads, one io_uring each (default: CPUs)
+  --workers N                 worker threads, one event loop each (default: CPUs)
+  --event-loop uring|epoll|auto  the workers' event loop; auto: io_uring, or epoll where
+                              io_uring is blocked (seccomp, io_uring_disabled) (auto)
   --config FILE               static route table, in the JSON shape of /config_dump
                               (with Consul: served until Consul answers)
   --consul URL                Consul agent, plain http (default: $CONSUL_HTTP_ADDR; token:
@@ -88,6 +90,7 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
                                                     {"--max-connections", true},
                                                     {"--stream-idle-timeout-ms", true},
                                                     {"--tunnel-idle-timeout-ms", true},
+                                                    {"--event-loop", true},
                                                     {"--verbose", false},
                                                     {"-v", false}};
   for (size_t i = 0; i < args.size(); ++i) {
@@ -192,7 +195,16 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
       s = millis(o.stream_idle_timeout, 0);
     else if (a == "--tunnel-idle-timeout-ms")
       s = millis(o.tunnel_idle_timeout, 0);
-    else if (a == "--verbose" || a == "-v")
+    else if (a == "--event-loop") {
+      if (v == "uring")
+        o.event_loop = EventLoop::uring;
+      else if (v == "epoll")
+        o.event_loop = EventLoop::epoll;
+      else if (v == "auto")
+        o.event_loop = EventLoop::automatic;
+      else
+        return plain_error("--event-loop: '" + v + "': must be uring, epoll or auto");
+    } else if (a == "--verbose" || a == "-v")
       o.verbose = true;
     if (!s) return s.error();
   }

@@ -15,6 +15,10 @@ namespace sm::proxy {
 
 using Millis = std::chrono::milliseconds;
 
+// The workers' event loop (proxy/event_loop.h): automatic picks io_uring and falls back to
+// epoll where io_uring is blocked (seccomp, kernel.io_uring_disabled).
+enum class EventLoop : uint8_t { automatic, uring, epoll };
+
 struct Options {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
@@ -57,6 +61,7 @@ struct Options {
   // Provided receive buffers per worker (count, size).
   uint32_t recv_buffers = 1024;
   uint32_t recv_buffer_size = 16 * 1024;
+  EventLoop event_loop = EventLoop::automatic;  // --event-loop uring|epoll|auto
   bool verbose = false;
 };
 

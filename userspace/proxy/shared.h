@@ -22,6 +22,8 @@ struct Shared {
   // --max-connections, or (0) what the descriptor limit allows: two per proxied connection.
   const uint64_t max_connections;
   std::atomic<int64_t> downstream_connections{0};  // open, both listeners, every worker
+  // The workers' event loop, uring or epoll, chosen at start (proxy/event_loop.h).
+  std::atomic<EventLoop> event_loop{EventLoop::automatic};
   route::ClusterStateRegistry cluster_states;
   route::SnapshotPublisher<route::RouteTable> routes;
   ListenerStats listener_stats[2] = {ListenerStats("outbound"), ListenerStats("inbound")};

@@ -9,18 +9,12 @@
 #include <vector>
 
 #include "proxy/io.h"
+#include "proxy/loop_config.h"
 #include "proxy/timer_heap.h"
 #include "proxy/uring.h"
 #include "sockmesh/net.h"
 
 namespace sm::proxy {
-
-struct LoopConfig {
-  int listen_fd[2] = {-1, -1};   // outbound, inbound; -1: none
-  uint32_t recv_buffers = 1024;  // rounded up to a power of two
-  uint32_t recv_buffer_size = 16 * 1024;
-  unsigned ring_entries = 4096;
-};
 
 class UringLoop final : public Io {
  public:

@@ -13,20 +13,31 @@ LoopConfig loop_config(const Options& o, int outbound_fd, int inbound_fd) {
   return c;
 }
 
+template <typename Loop>
+std::unique_ptr<Loop> make_if(bool wanted, const LoopConfig& c) {
+  return wanted ? std::make_unique<Loop>(c) : nullptr;
+}
+
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t index, int outbound_fd, int inbound_fd)
     : shared_(shared),
-      loop_(loop_config(shared.opts, outbound_fd, inbound_fd)),
-      session_(shared, loop_, index) {}
+      uring_(make_if<UringLoop>(shared.event_loop != EventLoop::epoll,
+                                loop_config(shared.opts, outbound_fd, inbound_fd))),
+      epoll_(make_if<EpollLoop>(shared.event_loop == EventLoop::epoll,
+                                loop_config(shared.opts, outbound_fd, inbound_fd))),
+      session_(shared, uring_ ? static_cast<Io&>(*uring_) : static_cast<Io&>(*epoll_), index) {}
 
 Status Worker::init() {
-  return loop_.init(&session_);
+  return uring_ ? uring_->init(&session_) : epoll_->init(&session_);
 }
 
 void Worker::run() {
   shared_.workers_running.fetch_add(1);
-  loop_.run(shared_.stop);
+  if (uring_)
+    uring_->run(shared_.stop);
+  else
+    epoll_->run(shared_.stop);
   shared_.workers_running.fetch_sub(1);
 }
 

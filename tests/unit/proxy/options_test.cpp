@@ -108,5 +108,14 @@ TEST(Options, GidWithoutUidIsRefused) {
   EXPECT_EQ(err({"--uid", "1337", "--gid", "1338"}), "<ok>");
 }
 
+// Issue 12: io_uring by default, epoll where it is blocked, or either one by name.
+TEST(Options, EventLoop) {
+  EXPECT_EQ(parse_options({})->event_loop, EventLoop::automatic);
+  EXPECT_EQ(parse_options({"--event-loop", "epoll"})->event_loop, EventLoop::epoll);
+  EXPECT_EQ(parse_options({"--event-loop=uring"})->event_loop, EventLoop::uring);
+  EXPECT_EQ(parse_options({"--event-loop", "auto"})->event_loop, EventLoop::automatic);
+  EXPECT_EQ(err({"--event-loop", "poll"}), "--event-loop: 'poll': must be uring, epoll or auto");
+}
+
 }  // namespace
 }  // namespace sm::proxy
