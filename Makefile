@@ -43,9 +43,11 @@ demo:
 	@echo "make demo: the bookinfo demo arrives with the Consul issue; it is not built yet." >&2
 	@exit 1
 
+# The whole mesh side by side (bench/mesh; root): $(BUILD_DIR)/bench/results.{json,md},
+# chart.svg. QUICK=1: every scenario briefly. ALL=1: also the splice and sidecar benches.
 bench: build
 	@if [ ! -x bench/run ]; then echo "make bench: no benchmarks yet" >&2; exit 1; fi
-	bench/run $(BUILD_DIR)
+	bench/run $(BUILD_DIR) $(if $(QUICK),--quick) $(if $(ALL),--all)
 
 # Long fuzzing runs, one after the other: whole connections (SM_FUZZ_CONNECTION_SECONDS,
 # default an hour), then HTTP heads and bodies (SM_FUZZ_HTTP_SECONDS). `make test` runs

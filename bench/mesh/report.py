@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""Tables, chart and target check of the whole-mesh bench, from mesh.py's results.json.
+
+  report.py RESULTS_JSON             writes results.md and chart.svg next to it, prints the
+                                     table
+  report.py --check RESULTS_JSON     completeness only (the QUICK smoke test): every
+                                     scenario x workload x topology is there with sane,
+                                     non-zero metrics; a skipped scenario must say why.
+                                     Never a speed.
+"""
+import html
+import json
+import os
+import sys
+
+BASE = "ipt-haproxy"
+OURS = "ebpf-splice"
+COLORS = {
+    "direct": "#7f7f7f", "ipt-haproxy": "#d62728", "ipt-haproxy-odst": "#ff9896",
+    "ipt-nginx": "#9467bd", "ipt-sockmesh": "#ff7f0e", "ebpf-nosplice": "#2ca02c",
+    "ebpf-splice": "#1f77b4", "ebpf-haproxy": "#8c564b",
+}
+
+
+def med(m):
+    return None if m is None else m["median"]
+
+
+def fmt_n(v):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def fmt_us(us):
+    if us is None:
+        return "-"
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def index(results):
+    return {(r["scenario"], r["topology"], r["workload"]): r for r in results}
+
+
+def primary(r):
+    """The throughput figure of a row: connections/s for new-connection runs."""
+    return med(r["conns_per_s"]) if r.get("conns_per_s") else med(r["rps"])
+
+
+def table(meta, results):
+    idx = index(results)
+    scenarios = [s for s in meta["scenarios"] if s not in meta.get("skipped", {})]
+    lines = []
+    for topo, tdesc in meta["topologies"].items():
+        lines.append(f"\n### Topology {topo}: {tdesc}\n")
+        for wl, w in meta["workloads"].items():
+            what = ("one new connection per request" if w["new_connection_per_request"]
+                    else "keep-alive") + f", {w['connections']} connections, GET {w['path']}"
+            lines.append(f"\n**{wl}** ({what})\n")
+            lines.append("| scenario | req/s (spread) | x HAProxy | x direct | p50 | p99 | p99.9 | "
+                         "CPU µs/req: sidecar(s) | server | client | sidecar RSS |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+            base = idx.get((BASE, topo, wl))
+            direct = idx.get(("direct", topo, wl))
+            for s in scenarios:
+                r = idx.get((s, topo, wl))
+                if not r:
+                    continue
+                rps = med(r["rps"])
+                cpu = r["cpu_us_per_req"]
+                rss = [med(v) for v in r["sidecar_rss_kb"].values() if v]
+                extra = ""
+                if r.get("conns_per_s"):
+                    extra = " conn/s"
+                side = "-" if not r["sidecar_rss_kb"] else (
+                    f"{med(cpu['sidecars']):.1f}" + (
+                        f" ({med(cpu['sidecar_out']):.1f}+{med(cpu['sidecar_in']):.1f})"
+                        if "sidecar_in" in cpu else ""))
+                lines.append(
+                    f"| {r['label']} | {fmt_n(rps)}{extra} (±{r['rps']['spread_pct'] / 2:.0f}%) | "
+                    f"{ratio(rps, med(base['rps']) if base else None)} | "
+                    f"{ratio(rps, med(direct['rps']) if direct else None)} | "
+                    f"{fmt_us(med(r['p50_us']))} | {fmt_us(med(r['p99_us']))} | "
+                    f"{fmt_us(med(r['p999_us']))} | {side} | "
+                    f"{med(cpu['server']):.1f} | {med(cpu['client']):.1f} | "
+                    + (" + ".join(f"{v / 1024:.1f}" for v in rss) + " MiB" if rss else "-") + " |")
+    return "\n".join(lines)
+
+
+def targets(meta, results):
+    """The issue's targets: scenario 6 against scenario 2."""
+    idx = index(results)
+    out = []
+
+    def get(s, t, w):
+        return idx.get((s, t, w))
+
+    def line(name, value, goal, ok, how):
+        out.append(f"| {name} | {value} | {goal} | {'met' if ok else 'missed'} ({how}) |")
+
+    out.append("| target (scenario 6 vs scenario 2) | measured | goal | result |")
+    out.append("|---|---|---|---|")
+    a6, a2 = get(OURS, "A", "ka-c16"), get(BASE, "A", "ka-c16")
+    if a6 and a2:
+        r = med(a6["rps"]) / med(a2["rps"])
+        line("A, keep-alive c16: req/s ratio", f"{r:.2f}x", ">= 1.6x", r >= 1.6,
+             f"{100 * (r / 1.6 - 1):+.0f}% vs goal")
+        p = med(a6["p99_us"]) / med(a2["p99_us"])
+        line("A, keep-alive c16: p99 ratio", f"{p:.2f}x", "<= 0.6x", p <= 0.6,
+             f"{100 * (p / 0.6 - 1):+.0f}% vs goal")
+        c = med(a6["cpu_us_per_req"]["sidecars"])
+        line("A, keep-alive c16: sidecar CPU/request", f"{c:.1f} µs", "<= 10 µs", c <= 10,
+             f"{100 * (c / 10 - 1):+.0f}% vs goal")
+    n6, n2 = get(OURS, "A", "newconn-c16"), get(BASE, "A", "newconn-c16")
+    if n6 and n2:
+        r = med(n6["conns_per_s"]) / med(n2["conns_per_s"])
+        line("A, new connection per request: conn/s ratio", f"{r:.2f}x", ">= 1.3x", r >= 1.3,
+             f"{100 * (r / 1.3 - 1):+.0f}% vs goal")
+    b6, b2 = get(OURS, "B", "ka-c16"), get(BASE, "B", "ka-c16")
+    if b6 and b2:
+        r = med(b6["rps"]) / med(b2["rps"])
+        line("B, keep-alive c16: req/s ratio", f"{r:.2f}x", ">= 1.8x", r >= 1.8,
+             f"{100 * (r / 1.8 - 1):+.0f}% vs goal")
+    return "\n".join(out)
+
+
+def chart(meta, results, path):
+    """Per topology and workload, each scenario's throughput as a share of direct."""
+    idx = index(results)
+    scenarios = [s for s in meta["scenarios"] if s not in meta.get("skipped", {})]
+    workloads = list(meta["workloads"])
+    topos = list(meta["topologies"])
+    bar_h, gap, left, width = 11, 10, 170, 420
+    group_h = len(scenarios) * bar_h + gap
+    panel_w = left + width + 70
+    height = 70 + len(workloads) * group_h + 20 + 16 * ((len(scenarios) + 1) // 2 + 1)
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{panel_w * len(topos)}" '
+           f'height="{height}" font-family="sans-serif" font-size="10">',
+           f'<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="10" y="16" font-size="13" font-weight="bold">sockmesh whole-mesh bench: '
+           f'throughput as % of direct (no mesh); label: req/s (conn/s for newconn)</text>']
+    for ti, topo in enumerate(topos):
+        x0 = ti * panel_w
+        svg.append(f'<text x="{x0 + left}" y="38" font-size="12" font-weight="bold">Topology {topo}: '
+                   f'{html.escape(meta["topologies"][topo])}</text>')
+        for gx in (0, 25, 50, 75, 100):
+            x = x0 + left + width * gx / 100
+            svg.append(f'<line x1="{x}" y1="46" x2="{x}" y2="{50 + len(workloads) * group_h}" '
+                       f'stroke="#ddd"/><text x="{x}" y="{60 + len(workloads) * group_h}" '
+                       f'text-anchor="middle" fill="#666">{gx}%</text>')
+        for wi, wl in enumerate(workloads):
+            y = 50 + wi * group_h
+            svg.append(f'<text x="{x0 + left - 8}" y="{y + group_h / 2}" text-anchor="end" '
+                       f'font-weight="bold">{html.escape(wl)}</text>')
+            d = idx.get(("direct", topo, wl))
+            dv = primary(d) if d else None
+            for si, s in enumerate(scenarios):
+                r = idx.get((s, topo, wl))
+                if not r or not dv:
+                    continue
+                v = primary(r)
+                frac = min(v / dv, 1.25)
+                by = y + si * bar_h
+                svg.append(f'<rect x="{x0 + left}" y="{by}" width="{width * frac:.1f}" '
+                           f'height="{bar_h - 2}" fill="{COLORS.get(s, "#333")}"/>')
+                svg.append(f'<text x="{x0 + left + width * frac + 3:.1f}" y="{by + bar_h - 3}" '
+                           f'fill="#333">{fmt_n(v)}</text>')
+    ly = 70 + len(workloads) * group_h
+    for si, s in enumerate(scenarios):
+        lx = 10 + (si % 2) * 330
+        yy = ly + (si // 2) * 16
+        svg.append(f'<rect x="{lx}" y="{yy}" width="12" height="10" fill="{COLORS.get(s, "#333")}"/>'
+                   f'<text x="{lx + 16}" y="{yy + 9}">{si + 1}. {html.escape(meta["scenarios"][s])}'
+                   f'</text>')
+    svg.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(svg) + "\n")
+
+
+def render(data, out_dir):
+    meta, results = data["meta"], data["results"]
+    m = meta
+    head = [
+        f"# sockmesh whole-mesh bench ({'QUICK, not figures' if m['quick'] else 'full run'})",
+        "",
+        f"{m['started']} .. {m.get('finished', '?')}, commit {m['commit']}; Linux {m['kernel']}, "
+        f"{m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gb']} GiB. Load average before "
+        f"{m['loadavg_before']}, after {m.get('loadavg_after', '?')}; the whole machine was "
+        f"{m.get('machine_busy_pct_during_run', '?')}% busy during the run, our processes "
+        "included.",
+        "",
+        f"Each cell: {m['load_generator']}, {m['seconds_per_cell']} s, median of {m['reps']} "
+        f"rotated repetitions (spread: ± half of max-min, as % of the median); "
+        f"{'client on CPU 0, sidecars on CPU 1' if m['pinned'] else 'unpinned (placement sampled per cell in results.json)'}. "
+        f"Server: {m['nginx']}, 1 worker, 100-byte body; sidecars {m['haproxy']} (nbthread 2), "
+        f"nginx (2 workers), sockmesh-proxy (--workers 2, routed by Host). HAProxy's upstream: "
+        f"{m['haproxy_outbound_server']}. CPU µs/request from /proc (utime+stime of every "
+        "thread and child; the client's from wait4); new-connection rows count "
+        "connections/s (= req/s).",
+    ]
+    for s, why in m.get("skipped", {}).items():
+        head.append(f"\nSkipped **{s}**: {why}")
+    others = [med(r["others_busy_pct"]) for r in results if r.get("others_busy_pct")]
+    if others:
+        head.append(f"\nOther work on the host used a median {sorted(others)[len(others) // 2]:.0f}% "
+                    "of the machine during the cells (see `others_busy_pct`): figures are lower "
+                    "and noisier than on an idle machine.")
+    md = "\n".join(head) + "\n" + table(meta, results) + "\n\n## Targets (issue 11)\n\n" + \
+        targets(meta, results) + "\n\n![chart](chart.svg)\n"
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(md)
+    chart(meta, results, os.path.join(out_dir, "chart.svg"))
+    return md
+
+
+def check(data):
+    """Every scenario x workload x topology present with sane non-zero metrics."""
+    meta, results = data["meta"], data["results"]
+    idx = index(results)
+    problems = []
+    skipped = meta.get("skipped", {})
+    for s, why in skipped.items():
+        if not why:
+            problems.append(f"{s}: skipped without a reason")
+    for s in meta["scenarios"]:
+        if s in skipped:
+            continue
+        for t in meta["topologies"]:
+            for w, wd in meta["workloads"].items():
+                r = idx.get((s, t, w))
+                cell = f"{s}/{t}/{w}"
+                if not r:
+                    problems.append(f"{cell}: missing")
+                    continue
+                if not med(r["rps"]) or med(r["rps"]) <= 0:
+                    problems.append(f"{cell}: no requests/s")
+                p50, p99, p999 = med(r["p50_us"]), med(r["p99_us"]), med(r["p999_us"])
+                if not (p50 and p99 and p999 and 0 < p50 <= p99 <= p999):
+                    problems.append(f"{cell}: latency percentiles not ordered: {p50} {p99} {p999}")
+                cpu = r["cpu_us_per_req"]
+                for role in ("client", "server"):
+                    if not med(cpu.get(role)) or med(cpu[role]) <= 0:
+                        problems.append(f"{cell}: no {role} CPU")
+                want = ([] if s == "direct" else ["out"]) + (["in"] if s != "direct" and t == "B" else [])
+                if sorted(r["sidecar_rss_kb"]) != sorted(want):
+                    problems.append(f"{cell}: sidecars {sorted(r['sidecar_rss_kb'])}, want {want}")
+                for side in want:
+                    if not med(r["sidecar_rss_kb"].get(side)) or not med(cpu.get(f"sidecar_{side}")):
+                        problems.append(f"{cell}: sidecar {side} without RSS or CPU")
+                if wd["new_connection_per_request"] and not med(r.get("conns_per_s")):
+                    problems.append(f"{cell}: no connections/s")
+                reqs = med(r["rps"]) * meta["seconds_per_cell"]
+                if r["errors"] > 0.01 * reqs * r["reps"]:
+                    problems.append(f"{cell}: {r['errors']} errors")
+    for p in problems:
+        print(f"mesh bench check: {p}", file=sys.stderr)
+    n = len(meta["scenarios"]) * len(meta["topologies"]) * len(meta["workloads"])
+    print(f"mesh bench check: {n} cells expected, {len(results)} present, "
+          f"{len(skipped)} scenario(s) skipped, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--check":
+        with open(argv[2]) as f:
+            return check(json.load(f))
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        data = json.load(f)
+    print(render(data, os.path.dirname(os.path.abspath(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
