@@ -61,6 +61,9 @@ SCENARIOS = {
 # apples-to-apples look at what the original-destination server costs HAProxy.
 EXTRA_SCENARIOS = {
     "ipt-haproxy-odst": ("iptables", "haproxy-odst", False, "iptables + HAProxy (orig. dst)"),
+    # The opt-in that splices the app's own sockets too (enroll --splice-app): safe for wrk
+    # and nginx (non-blocking, no splice(2)), not the default on this kernel.
+    "ebpf-splice-app": ("ebpf-app", "sockmesh", True, "eBPF + splice incl. app sockets (opt-in)"),
 }
 # name: (wrk connections, path, one connection per request)
 WORKLOADS = {
@@ -256,7 +259,7 @@ class Mesh:
         self.pin_dir = f"/sys/fs/bpf/{self.tag}"
         run([self.loader, "install", "--cgroup", self.cg_ebpf, "--pin-dir", self.pin_dir])
 
-        names = ["direct", "ipt-A", "ipt-B", "ebpf-A", "ebpf-B"]
+        names = ["direct", "ipt-A", "ipt-B", "ebpf-A", "ebpf-B", "ebpfapp-A", "ebpfapp-B"]
         for k, name in enumerate(names):
             app, srv = f"{self.tag}-{name}-app", f"{self.tag}-{name}-srv"
             app_ip, srv_ip = f"198.18.0.{4 * k + 1}", f"198.18.0.{4 * k + 2}"
@@ -282,9 +285,10 @@ class Mesh:
                 if mode == "ipt":
                     run([self.loader, "enroll", "--mode", "iptables", "--netns", f"/run/netns/{ns}",
                          "--proxy-uid", str(PROXY_UID)])
-                elif mode == "ebpf":
+                elif mode in ("ebpf", "ebpfapp"):
                     run([self.loader, "enroll", "--netns", f"/run/netns/{ns}", "--pin-dir",
-                         self.pin_dir, "--proxy-uid", str(PROXY_UID)])
+                         self.pin_dir, "--proxy-uid", str(PROXY_UID)] +
+                        (["--splice-app"] if mode == "ebpfapp" else []))
             if mode == "ipt":
                 # conntrack's TIME_WAIT entries (120 s) of new-connection runs would pile up
                 # in the global table; a per-netns setting.
@@ -292,7 +296,7 @@ class Mesh:
                     run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
                          "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1"], check=False)
             pair = {"name": name, "app": app, "srv": srv, "app_ip": app_ip, "srv_ip": srv_ip,
-                    "cgroup": self.cg_ebpf if mode == "ebpf" else self.cg_plain}
+                    "cgroup": self.cg_ebpf if mode.startswith("ebpf") else self.cg_plain}
             self.pairs[name] = pair
             self.write_configs(pair)
             self.start_backend(pair)
@@ -578,11 +582,16 @@ http {{
             return None
         return {0} if role == "client" else {1}
 
+    def pair_for(self, mode, topo):
+        if mode == "none":
+            return self.pairs["direct"]
+        return self.pairs[{"iptables": "ipt", "ebpf": "ebpf", "ebpf-app": "ebpfapp"}[mode] + "-" + topo]
+
     # ---- one scenario block: start sidecars, verify, warm up, run every workload ---------------
     def block(self, scn, topo, rep, workloads):
         mode, kind, splice, _ = SCENARIOS[scn]
-        pair = self.pairs["direct" if mode == "none" else f"{'ipt' if mode == 'iptables' else 'ebpf'}-{topo}"]
-        if mode == "ebpf":
+        pair = self.pair_for(mode, topo)
+        if mode.startswith("ebpf"):
             run([self.loader, "splice", "on" if splice else "off", "--pin-dir", self.pin_dir])
         sidecars = {}
         cells = []
@@ -592,7 +601,7 @@ http {{
                 if topo == "B":
                     sidecars["in"] = self.start_sidecar(pair, kind, "in", self.cpus("sidecar"))
             self.verify(scn, topo, pair, kind)
-            k0 = self.loader_counters() if mode == "ebpf" else {}
+            k0 = self.loader_counters() if mode.startswith("ebpf") else {}
             if not self.args.quick:
                 self.warm(pair)
             for wl in workloads:
@@ -600,7 +609,7 @@ http {{
                 cells.append(c)
                 log(f"{scn:14} {topo} {wl:12} #{rep}: {c['rps']:9.0f} req/s p99 {c['p99_us']} us"
                     f"{'' if not c['errors'] else ' errors ' + str(c['errors'])}")
-            if mode == "ebpf":
+            if mode.startswith("ebpf"):
                 k1 = self.loader_counters()
                 delta = {k: k1.get(k, 0) - k0.get(k, 0) for k in k1
                          if isinstance(k1.get(k), int) and k1.get(k, 0) != k0.get(k, 0)}
@@ -664,6 +673,17 @@ http {{
         for ns in self.netns:
             run(["ip", "netns", "del", ns], check=False)
         for cg in self.cgroups:
+            # Whatever is left in our cgroups was started by us (a child of a sidecar whose
+            # parent was killed, say): by pid, never by name.
+            try:
+                with open(os.path.join(cg, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+            except OSError:
+                pass
             for _ in range(30):
                 try:
                     os.rmdir(cg)
@@ -676,28 +696,36 @@ http {{
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- profile --------------------------------------------------------------------------------
-    def profile(self, scn, outdir):
-        """perf record -a during scenario SCN, topology A, keep-alive c16: the share of
-        samples per process and kernel vs user space."""
+    def profile(self, scn, topo, outdir):
+        """perf record -a during scenario SCN, topology TOPO, keep-alive c16: the share of
+        samples per process and kernel vs user space (the whole machine: other work on the
+        host shows up too), and the sidecars' hottest symbols."""
         mode, kind, splice, _ = SCENARIOS[scn]
-        pair = self.pairs[f"{'ipt' if mode == 'iptables' else 'ebpf'}-A"]
-        if mode == "ebpf":
+        pair = self.pair_for(mode, topo)
+        if mode.startswith("ebpf"):
             run([self.loader, "splice", "on" if splice else "off", "--pin-dir", self.pin_dir])
-        side = self.start_sidecar(pair, kind, "out", None)
+        sides = [self.start_sidecar(pair, kind, "out", None)]
         try:
-            self.verify(scn, "A", pair, kind)
+            if topo == "B":
+                sides.append(self.start_sidecar(pair, kind, "in", None))
+            self.verify(scn, topo, pair, kind)
             wrk = self.spawn(pair["app"], ["wrk", "-t1", "-c16", "-d8s", f"http://{pair['srv_ip']}:8080/"],
                              uid=CLIENT_UID, cgroup=pair["cgroup"])
             time.sleep(1.5)
-            data = os.path.join(self.tmp, f"perf-{scn}.data")
+            data = os.path.join(self.tmp, f"perf-{scn}-{topo}.data")
             run(["perf", "record", "-q", "-a", "-F", "999", "-o", data, "--", "sleep", "5"], check=False)
             self.reap(wrk)
             r = run(["perf", "report", "-i", data, "--stdio", "--sort", "comm,dso", "--percent-limit", "0.5"],
                     check=False)
-            with open(os.path.join(outdir, f"perf-{scn}.txt"), "w") as f:
-                f.write(r.stdout)
+            comm = {"sockmesh": "sockmesh-proxy", "haproxy": "haproxy", "haproxy-odst": "haproxy",
+                    "nginx": "nginx"}[kind]
+            r2 = run(["perf", "report", "-i", data, "--stdio", "--comms", comm, "--sort", "dso,sym",
+                      "--percentage", "relative", "--percent-limit", "1"], check=False)
+            with open(os.path.join(outdir, f"perf-{scn}-{topo}.txt"), "w") as f:
+                f.write(r.stdout + "\n\n# the sidecar's symbols\n" + r2.stdout)
         finally:
-            self.stop(side)
+            for p in sides:
+                self.stop(p)
 
 
 def median_spread(vals):
@@ -748,7 +776,7 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--pin", action="store_true", help="client on CPU 0, sidecars on CPU 1")
     ap.add_argument("--profile", action="store_true",
-                    help="after the run, perf record -a under ebpf-splice and ipt-haproxy (A, c16)")
+                    help="after the run, perf record -a under ebpf-splice (A, B) and ipt-haproxy (A), c16")
     args = ap.parse_args()
     if args.reps is None:
         args.reps = 1 if args.quick else 3
@@ -833,12 +861,12 @@ def main():
         meta["machine_busy_pct_during_run"] = round(
             100.0 * (busy_ticks() - y0) / (CLK_TCK * NCPU * (time.monotonic() - t0)), 1)
         if args.profile:
-            for scn in ("ebpf-splice", "ipt-haproxy"):
-                if scn in scenarios:
+            for scn, topo in (("ebpf-splice", "A"), ("ebpf-splice", "B"), ("ipt-haproxy", "A")):
+                if scn in scenarios and topo in topologies:
                     os.makedirs(args.out, exist_ok=True)
-                    mesh.profile(scn, args.out)
+                    mesh.profile(scn, topo, args.out)
     except KeyboardInterrupt as e:
-        print(f"mesh bench: interrupted ({e or 'SIGINT'}), cleaning up", file=sys.stderr)
+        print(f"mesh bench: interrupted ({str(e) or 'SIGINT'}), cleaning up", file=sys.stderr)
         rc = 130
     except Failure as e:
         print(f"mesh bench: {e}", file=sys.stderr)
