@@ -831,7 +831,12 @@ def main():
         "haproxy_outbound_server": "ipt-haproxy: the backend's address (HAProxy's best case); "
                                    "ebpf-haproxy: 0.0.0.0:0, the original destination "
                                    "(SO_ORIGINAL_DST)",
-        "commit": run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
+        "commit": run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip() + (
+            "+uncommitted changes in userspace/loader/bpf" if run(
+                ["git", "-C", REPO, "status", "--porcelain", "--", "userspace", "loader", "bpf", "common"],
+                check=False).stdout.strip() else ""),
+        "binaries_built": {b: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(
+            os.path.join(args.build, "bin", b)))) for b in ("sockmesh-proxy", "sockmesh-loader")},
         "workloads": {w: {"connections": WORKLOADS[w][0], "path": WORKLOADS[w][1],
                           "new_connection_per_request": WORKLOADS[w][2]} for w in workloads},
         "scenarios": {s: SCENARIOS[s][3] for s in scenarios},

@@ -91,6 +91,54 @@ def table(meta, results):
     return "\n".join(lines)
 
 
+def placement(meta, results):
+    """Where each process ran: its samples' share per CPU, averaged over the cells."""
+    lines = ["| scenario | topology | " + " | ".join(["client", "server", "sidecar out", "sidecar in"]) + " |",
+             "|---|---|---|---|---|---|"]
+    for first in results_in_order(meta, results):
+        acc = {}
+        lines_all = [line for r in results if (r["scenario"], r["topology"]) ==
+                     (first["scenario"], first["topology"]) for line in r["placement"]]
+        r = first
+        for line in lines_all:
+            for part in line.split():
+                role, _, shares = part.partition(":")
+                acc.setdefault(role, []).append([int(x) for x in shares.split("/")])
+        cols = []
+        for role in ("client", "server", "sidecar_out", "sidecar_in"):
+            rows = [x for x in acc.get(role, []) if sum(x)]
+            cols.append("/".join(f"{sum(c) / len(rows):.0f}" for c in zip(*rows)) + "%" if rows else "-")
+        lines.append(f"| {r['label']} | {r['topology']} | " + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
+def results_in_order(meta, results, workload=None):
+    """One row per scenario x topology (the first workload's, or WORKLOAD's)."""
+    idx = index(results)
+    wl = workload or next(iter(meta["workloads"]))
+    out = []
+    for t in meta["topologies"]:
+        for s in meta["scenarios"]:
+            if (s, t, wl) in idx:
+                out.append(idx[(s, t, wl)])
+    return out
+
+
+def bpf_counters(meta, results):
+    """What the eBPF programs did per scenario block (every workload of one repetition)."""
+    names = ["connect_redirected", "inbound_steered", "origdst_answered", "sock_inserted",
+             "sock_not_safe", "splice_msgs", "splice_bytes", "splice_miss"]
+    lines = ["| scenario | topology | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for r in results_in_order(meta, results):
+        if "bpf_counters" not in r:
+            continue
+        c = r["bpf_counters"]
+        lines.append(f"| {r['label']} | {r['topology']} | " +
+                     " | ".join(f"{c.get(n, 0):,}" for n in names) + " |")
+    return "\n".join(lines)
+
+
 def targets(meta, results):
     """The issue's targets: scenario 6 against scenario 2."""
     idx = index(results)
@@ -125,6 +173,17 @@ def targets(meta, results):
         r = med(b6["rps"]) / med(b2["rps"])
         line("B, keep-alive c16: req/s ratio", f"{r:.2f}x", ">= 1.8x", r >= 1.8,
              f"{100 * (r / 1.8 - 1):+.0f}% vs goal")
+    extra = []
+    for t in meta["topologies"]:
+        x, base = get("ebpf-splice-app", t, "ka-c16"), get(BASE, t, "ka-c16")
+        if x and base:
+            extra.append(f"topology {t}: {med(x['rps']) / med(base['rps']):.2f}x the req/s, "
+                         f"{med(x['p99_us']) / med(base['p99_us']):.2f}x the p99, "
+                         f"{med(x['cpu_us_per_req']['sidecars']):.1f} µs sidecar CPU/request")
+    if extra:
+        out.append("\nWith the opt-in `enroll --splice-app` (app sockets spliced too; not the "
+                   "default on this kernel), keep-alive c16 against iptables + HAProxy: " +
+                   "; ".join(extra) + ".")
     return "\n".join(out)
 
 
@@ -210,7 +269,11 @@ def render(data, out_dir):
                     "of the machine during the cells (see `others_busy_pct`): figures are lower "
                     "and noisier than on an idle machine.")
     md = "\n".join(head) + "\n" + table(meta, results) + "\n\n## Targets (issue 11)\n\n" + \
-        targets(meta, results) + "\n\n![chart](chart.svg)\n"
+        targets(meta, results) + "\n\n![chart](chart.svg)\n" + \
+        "\n## What the eBPF programs did (counter deltas per scenario block, all workloads)\n\n" + \
+        bpf_counters(meta, results) + \
+        "\n\n## Where processes ran (share of busy samples on CPU0/CPU1, mean of every cell of the scenario)\n\n" + \
+        placement(meta, results) + "\n"
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(md)
     chart(meta, results, os.path.join(out_dir, "chart.svg"))
