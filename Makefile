@@ -11,16 +11,21 @@ DEPS := build-essential cmake ninja-build ccache pkg-config clang-14 llvm-14 lib
         nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
         node-llhttp libssl-dev iproute2 iptables procps psmisc \
         nginx-light haproxy redis-server wrk nghttp2-client python3 linux-perf \
-        buildah podman runc busybox
+        buildah podman runc busybox curl
 
-.PHONY: all deps build test test-unit test-kernel test-e2e demo bench fuzz format clean images
+.PHONY: all deps build test test-unit test-kernel test-e2e demo demo-down bench fuzz format clean images
 
 all: build
 
+# Idempotent and quick: apt-get runs only when dpkg-query finds a package missing.
 deps:
-	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install)"; exit 1; fi
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "make deps: missing $$missing; run as root (apt-get install)"; exit 1; fi; \
+	echo "make deps: installing" $$missing; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
@@ -39,9 +44,15 @@ test-unit test-kernel test-e2e: test-%: build
 images: build
 	deploy/images/build.sh $(BUILD_DIR)
 
-demo:
-	@echo "make demo: the bookinfo demo arrives with the Consul issue; it is not built yet." >&2
-	@exit 1
+# The bookinfo-on-Consul mesh (demo/README.md). MODE=ebpf|iptables; KEEP=1 leaves it up
+# (stop it with `make demo-down`).
+MODE ?= ebpf
+demo: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 demo/demo.py --build-dir $(BUILD_DIR) --mode $(MODE) $(if $(KEEP),--keep)
+
+demo-down:
+	/usr/bin/python3 demo/demo.py down
 
 # The whole mesh side by side (bench/mesh; root): $(BUILD_DIR)/bench/results.{json,md},
 # chart.svg. QUICK=1: every scenario briefly. ALL=1: also the splice and sidecar benches.
