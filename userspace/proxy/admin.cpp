@@ -43,18 +43,15 @@ Admin::~Admin() {
   stop();
 }
 
-Status Admin::start(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+Status Admin::start(const IpAddr& address, uint16_t port) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return errno_error("admin socket");
   listen_.reset(fd);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    return errno_error("--admin-port " + std::to_string(port) + ": bind 127.0.0.1");
+  SockAddr sa = make_sockaddr(address, port);
+  if (::bind(fd, sa.get(), sa.len) != 0)
+    return errno_error("--admin-address/--admin-port: bind " + endpoint_str(address, port));
   if (::listen(fd, 64) != 0) return errno_error("admin listen");
   int ev = ::eventfd(0, EFD_CLOEXEC);
   if (ev < 0) return errno_error("eventfd");

@@ -24,8 +24,8 @@ class Admin {
  public:
   explicit Admin(Shared& shared) : shared_(shared) {}
   ~Admin();
-  // Binds 127.0.0.1:port (before privileges are dropped) and starts serving.
-  Status start(uint16_t port);
+  // Binds address:port (before privileges are dropped) and starts serving.
+  Status start(const IpAddr& address, uint16_t port);
   void stop();
   // One request, by method and path: the whole API, testable without sockets.
   AdminResponse handle(std::string_view method, std::string_view path) const;

@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     in_fds.push_back(std::move(*n));
   }
   Admin admin(shared);
-  if (Status s = admin.start(opts->admin_port); !s) return fail(s.error());
+  if (Status s = admin.start(opts->admin_address, opts->admin_port); !s) return fail(s.error());
   if (Status s = drop_privileges(*opts); !s) return fail(s.error());
   // As the proxy's own user: the log file is its, and no path trick makes root write.
   if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
@@ -118,9 +118,9 @@ int main(int argc, char** argv) {
       w.run();
     });
   }
-  SM_INFO("sockmesh-proxy: %u workers (%s), outbound :%u, inbound :%u, admin 127.0.0.1:%u%s",
-          opts->workers, event_loop_name(*loop), opts->outbound_port, opts->inbound_port,
-          opts->admin_port,
+  SM_INFO("sockmesh-proxy: %u workers (%s), outbound :%u, inbound :%u, admin %s%s", opts->workers,
+          event_loop_name(*loop), opts->outbound_port, opts->inbound_port,
+          endpoint_str(opts->admin_address, opts->admin_port).c_str(),
           opts->config_path.empty() ? "" : (", routes from " + opts->config_path).c_str());
 
   for (;;) {

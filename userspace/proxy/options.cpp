@@ -13,7 +13,9 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
 
   --outbound-port N           outbound listener, redirected connects (default 15001)
   --inbound-port N            inbound listener, steered connections (default 15006)
-  --admin-port N              admin API on 127.0.0.1 (default 15000)
+  --admin-port N              admin API port (default 15000)
+  --admin-address ADDR        admin API address, IPv4 or IPv6 (default 127.0.0.1; a
+                              pod's probes need the pod IP or 0.0.0.0)
   --workers N                 worker threads, one event loop each (default: CPUs)
   --event-loop uring|epoll|auto  the workers' event loop; auto: io_uring, or epoll where
                               io_uring is blocked (seccomp, io_uring_disabled) (auto)
@@ -66,6 +68,7 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
   static const std::map<std::string, bool> flags = {{"--outbound-port", true},
                                                     {"--inbound-port", true},
                                                     {"--admin-port", true},
+                                                    {"--admin-address", true},
                                                     {"--workers", true},
                                                     {"--config", true},
                                                     {"--consul", true},
@@ -132,7 +135,11 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
       s = port(o.inbound_port);
     else if (a == "--admin-port")
       s = port(o.admin_port);
-    else if (a == "--workers")
+    else if (a == "--admin-address") {
+      auto ip = parse_ip(v, "--admin-address");
+      if (!ip) return ip.error();
+      o.admin_address = *ip;
+    } else if (a == "--workers")
       s = num(o.workers, 1, 256);
     else if (a == "--config") {
       if (v.empty()) return plain_error("--config: needs a file");

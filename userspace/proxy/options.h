@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/limits.h"
+#include "sockmesh/net.h"
 #include "sockmesh/result.h"
 
 namespace sm::proxy {
@@ -22,9 +23,11 @@ enum class EventLoop : uint8_t { automatic, uring, epoll };
 struct Options {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
-  uint16_t admin_port = 15000;  // always on 127.0.0.1
-  uint32_t workers = 0;         // 0: one per CPU
-  std::string config_path;      // --config FILE: a static route table (/config_dump's shape)
+  uint16_t admin_port = 15000;
+  // --admin-address: 127.0.0.1 unless a kubelet must reach it (the pod IP, 0.0.0.0, ::)
+  IpAddr admin_address = IpAddr::v4(htonl(INADDR_LOOPBACK));
+  uint32_t workers = 0;     // 0: one per CPU
+  std::string config_path;  // --config FILE: a static route table (/config_dump's shape)
   // The control plane (proxy/control.h). Consul's address also comes from CONSUL_HTTP_ADDR.
   std::string consul_url;             // --consul URL (plain http)
   std::string service_cluster;        // --service-cluster NAME: this sidecar's own service

@@ -117,5 +117,14 @@ TEST(Options, EventLoop) {
   EXPECT_EQ(err({"--event-loop", "poll"}), "--event-loop: 'poll': must be uring, epoll or auto");
 }
 
+// Issue 12: a pod's readiness probe comes from the kubelet, to the pod IP.
+TEST(Options, AdminAddress) {
+  EXPECT_EQ(parse_options({})->admin_address.str(), "127.0.0.1");
+  EXPECT_EQ(parse_options({"--admin-address", "0.0.0.0"})->admin_address.str(), "0.0.0.0");
+  EXPECT_EQ(parse_options({"--admin-address=2001:2::5"})->admin_address.str(), "2001:2::5");
+  EXPECT_NE(err({"--admin-address", "pod-ip"}).find("--admin-address: 'pod-ip'"), std::string::npos)
+      << err({"--admin-address", "pod-ip"});
+}
+
 }  // namespace
 }  // namespace sm::proxy
