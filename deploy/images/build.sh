@@ -7,14 +7,16 @@
 #   deploy/images/build.sh [BUILD_DIR]      (as root; BUILD_DIR defaults to ./build)
 #
 # sockmesh-loader: /usr/bin/sockmesh-loader (the BPF object is compiled in as a libbpf
-#   skeleton, so there is no .o to ship), /usr/sbin/bpftool for inspection, and busybox
-#   as /bin/sh and a few tools, which the DaemonSet's probes run.
+#   skeleton, so there is no .o to ship), /usr/bin/sockmesh-cni (statically linked: the
+#   agent copies it onto the node, whose libraries we do not know), /usr/sbin/bpftool for
+#   inspection, and busybox as /bin/sh and a few tools, which the DaemonSet's probes run.
 # sockmesh-proxy: /usr/bin/sockmesh-proxy, running as uid/gid 1337 by default.
 set -euo pipefail
 
 build_dir=${1:-build}
 loader_bin=$build_dir/bin/sockmesh-loader
 proxy_bin=$build_dir/bin/sockmesh-proxy
+cni_bin=$build_dir/bin/sockmesh-cni
 loader_image=localhost/sockmesh-loader:dev
 proxy_image=localhost/sockmesh-proxy:dev
 
@@ -27,7 +29,7 @@ for tool in buildah ldd strip busybox; do
   command -v "$tool" >/dev/null || die "$tool not found (sudo make deps installs it)"
 done
 bpftool=$(command -v bpftool) || die "bpftool not found (sudo make deps installs it)"
-for f in "$loader_bin" "$proxy_bin"; do
+for f in "$loader_bin" "$proxy_bin" "$cni_bin"; do
   [ -x "$f" ] || die "$f not found: build first (make build, or pass the build dir)"
 done
 
@@ -52,7 +54,7 @@ add_elf() {
     [ -e "$root$lib" ] && continue
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
-  done < <(ldd "$src" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+  done < <(ldd "$src" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 }
 
 # commit ROOT IMAGE CONFIG...: a scratch image with ROOT's files, configured by the
@@ -87,6 +89,7 @@ report() {
 # --- sockmesh-loader ----------------------------------------------------------------
 loader_root=$staging/loader
 add_elf "$loader_root" "$loader_bin" /usr/bin/sockmesh-loader
+add_elf "$loader_root" "$cni_bin" /usr/bin/sockmesh-cni
 add_elf "$loader_root" "$bpftool" /usr/sbin/bpftool
 mkdir -p "$loader_root/bin" "$loader_root/run/sockmesh" "$loader_root/tmp"
 add_elf "$loader_root" "$(command -v busybox)" /bin/busybox

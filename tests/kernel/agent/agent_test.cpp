@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "harness.h"
@@ -181,6 +182,41 @@ TEST_F(Agent, SigtermExitsAndLeavesInterceptionWorking) {
   // A new agent takes over the same install without touching a link.
   start_agent();
   EXPECT_TRUE(intercepted()) << from_app();
+}
+
+TEST_F(Agent, ChainsSockmeshCniOnceTheNodeHasANetworkConfig) {
+  std::string bin = dir_->file("opt/cni/bin"), conf = dir_->file("etc/cni/net.d");
+  ASSERT_EQ(sh("mkdir -p " + bin + " " + conf), 0);
+  agent_ = spawn(
+      Place(),
+      {loader_path(), "agent", "--cgroup", cg_->path(), "--pin-dir", pin_dir_, "--status-file",
+       status_, "--interval", "1", "--cni-bin-dir", bin, "--cni-conf-dir", conf, "--cni-plugin",
+       std::filesystem::absolute(build_dir() + "/bin/sockmesh-cni").string(),
+       "--exclude-inbound-ports", "15000,15020"},
+      dir_->file("agent.log"));
+  // No network plugin config yet: installed, but not ready (pods could not be enrolled).
+  EXPECT_TRUE(eventually([&] {
+    return first_line(slurp(status_)).rfind("degraded: no CNI network config in " + conf, 0) == 0;
+  })) << slurp(status_);
+  std::string list = conf + "/10-sm-podnet.conflist";
+  dir_->write("etc/cni/net.d/10-sm-podnet.conflist",
+              R"({"cniVersion":"1.0.0","name":"sm-podnet","plugins":[{"type":"bridge"}]})");
+  EXPECT_TRUE(eventually([&] { return first_line(slurp(status_)) == "ready"; })) << slurp(status_);
+  std::string chained = slurp(list);
+  EXPECT_NE(chained.find("\"type\": \"sockmesh-cni\""), std::string::npos) << chained;
+  EXPECT_NE(chained.find("\"excludeInboundPorts\": \"15000,15020\""), std::string::npos) << chained;
+  EXPECT_NE(chained.find("\"pinDir\": \"" + pin_dir_ + "\""), std::string::npos) << chained;
+  std::string out;
+  EXPECT_EQ(sh("echo '{}' | CNI_COMMAND=VERSION " + bin + "/sockmesh-cni", &out), 0) << out;
+  // Uninstall with the CNI dirs takes the entry and the binary away again.
+  agent_ = Proc();
+  EXPECT_EQ(sh(loader_path() + " uninstall --pin-dir " + pin_dir_ + " --cni-bin-dir " + bin +
+                   " --cni-conf-dir " + conf,
+               &out),
+            0)
+      << out;
+  EXPECT_EQ(slurp(list).find("sockmesh-cni"), std::string::npos) << slurp(list);
+  EXPECT_FALSE(exists(bin + "/sockmesh-cni"));
 }
 
 TEST_F(Agent, BadIntervalIsNamed) {

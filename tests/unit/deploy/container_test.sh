@@ -6,7 +6,10 @@
 #           PID and network, the host's bpffs and cgroup tree) installs into an sm-* cgroup
 #           and pin dir, reports them in `status`, and uninstalls leaving no pin behind;
 #           the DaemonSet's readiness and liveness commands pass and fail on the status
-#           file as documented.
+#           file as documented. `agent`, run as the DaemonSet runs it against a temp CNI
+#           bin/conf dir, reports ready, chains sockmesh-cni into the first conflist (the
+#           copied static binary answers VERSION on the host), leaves the links attached
+#           when stopped, and `uninstall` with the CNI dirs removes entry and binary.
 # Containers are named sm-deploy-*, run with --rm and are removed on any exit. None uses
 # podman's default bridge network (its 10.88.0.0/16 is outside the test ranges): each runs
 # with --network none or the host's network.
@@ -30,11 +33,12 @@ nofile=$(lim "$(ulimit -Hn)") nproc=$(lim "$(ulimit -Hu)")
 run=(podman run --runtime runc --rm --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 name=sm-deploy-$mode-$$
-cgroup="" pins=""
+cgroup="" pins="" cni=""
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 cleanup() {
-  podman rm -f --ignore "$name" >/dev/null 2>&1
+  podman rm -f --ignore "$name" "$name-agent" >/dev/null 2>&1
+  [ -n "$cni" ] && rm -rf "$cni"
   if [ -n "$pins" ] && [ -d "$pins" ]; then
     "${run[@]}" --privileged --pid=host --network=host -v /sys/fs/bpf:/sys/fs/bpf \
       localhost/sockmesh-loader:dev uninstall --pin-dir "$pins" >/dev/null 2>&1
@@ -122,6 +126,50 @@ loader)
   check 1 "true" "$ready"
   check 0 "echo starting > $f" "$live"
   check 1 "echo ready > $f && touch -d @1000000000 $f" "$live"
+
+  # The agent as daemonset.yaml runs it, with a temp dir as the node's CNI dirs.
+  cni=$(mktemp -d /tmp/sm-deploy-cni.XXXXXX)
+  mkdir -p "$cni/bin" "$cni/net.d" "$cni/run"
+  echo '{"cniVersion": "1.0.0", "name": "sm-podnet", "plugins": [{"type": "bridge"}]}' \
+    >"$cni/net.d/10-podnet.conflist"
+  cni_mounts=(-v "$cni/bin:/host/opt/cni/bin" -v "$cni/net.d:/host/etc/cni/net.d")
+  cni_flags=(--cni-bin-dir /host/opt/cni/bin --cni-conf-dir /host/etc/cni/net.d)
+  if ! podman run --runtime runc --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
+    -d --name "$name-agent" --privileged --pid=host --network=host --read-only \
+    -v "$cni/run:/run/sockmesh" -v /sys/fs/bpf:/sys/fs/bpf:rshared \
+    -v /sys/fs/cgroup:/sys/fs/cgroup:rslave "${cni_mounts[@]}" "$image" \
+    agent --cgroup "$cgroup" --pin-dir "$pins" --interval 1 "${cni_flags[@]}" \
+    --exclude-inbound-ports 15020 >/dev/null; then
+    fail "the agent container did not start"
+  else
+    status=""
+    for _ in $(seq 100); do
+      status=$(head -n 1 "$cni/run/agent.status" 2>/dev/null)
+      [ "$status" = ready ] && grep -q sockmesh-cni "$cni/net.d/10-podnet.conflist" && break
+      sleep 0.1
+    done
+    [ "$status" = ready ] || fail "agent status '$status', want ready: $(podman logs "$name-agent" 2>&1 | tail -n 5)"
+    grep -q '"type": "sockmesh-cni"' "$cni/net.d/10-podnet.conflist" ||
+      fail "sockmesh-cni not chained: $(cat "$cni/net.d/10-podnet.conflist")"
+    grep -q '"excludeInboundPorts": "15020"' "$cni/net.d/10-podnet.conflist" ||
+      fail "the agent's settings are not in the chained entry: $(cat "$cni/net.d/10-podnet.conflist")"
+    out=$(echo '{}' | CNI_COMMAND=VERSION "$cni/bin/sockmesh-cni" 2>&1) ||
+      fail "the installed sockmesh-cni does not run on the host: $out"
+    grep -q '"supportedVersions"' <<<"$out" || fail "sockmesh-cni VERSION answered: $out"
+    podman stop -t 10 "$name-agent" >/dev/null 2>&1
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$name-agent")
+    [ "$code" = 0 ] || fail "the agent exited $code on SIGTERM, want 0"
+    [ "$(head -n 1 "$cni/run/agent.status")" = stopped ] || fail "status after stop: $(cat "$cni/run/agent.status")"
+    [ -e "$pins/links/connect4" ] || fail "the links went with the agent (SIGTERM must leave them)"
+    podman rm -f "$name-agent" >/dev/null 2>&1
+    out=$("${run[@]}" --name "$name" --privileged --pid=host --network=host \
+      -v /sys/fs/bpf:/sys/fs/bpf:rshared "${cni_mounts[@]}" "$image" \
+      uninstall --pin-dir "$pins" "${cni_flags[@]}" 2>&1) ||
+      fail "uninstall with the CNI dirs: $out"
+    ! grep -q sockmesh-cni "$cni/net.d/10-podnet.conflist" || fail "still chained after uninstall"
+    [ ! -e "$cni/bin/sockmesh-cni" ] || fail "sockmesh-cni left in the bin dir after uninstall"
+    [ -z "$(ls -A "$pins" 2>/dev/null)" ] || fail "pins left after uninstall: $(ls -R "$pins")"
+  fi
   ;;
 *)
   echo "usage: container_test.sh proxy|loader SOURCE_DIR"

@@ -66,8 +66,9 @@ broken unknown-nested-field "$ds" 's/mountPropagation: Bidirectional/mountPropog
   'volumeMounts/0/mountPropogation: unknown field "mountPropogation"'
 broken unknown-probe-field "$k8s/examples/sidecar.yaml" 's#path: /ready#pathh: /ready#' \
   'readinessProbe/httpGet/pathh: unknown field "pathh"'
-broken rbac-no-roleref "$k8s/rbac.yaml" 's/^roleRef:$/roleReference:/' \
-  'must have required property roleRef'
+broken sa-token-string "$k8s/rbac.yaml" \
+  's/automountServiceAccountToken: false/automountServiceAccountToken: "no"/' \
+  'automountServiceAccountToken must be boolean'
 
 if [ $failures -ne 0 ]; then
   echo "$failures check(s) failed"
