@@ -13,6 +13,8 @@ NAMES = {
     "none": "no sidecar (direct)",
     "sockmesh": "sockmesh-proxy routed",
     "sockmesh-passthrough": "sockmesh-proxy passthru",
+    "sockmesh-epoll": "routed, epoll",
+    "sockmesh-epoll-passthrough": "passthru, epoll",
     "before": "routed, before",
     "before-passthrough": "passthru, before",
     "haproxy": "haproxy 2.6",
@@ -168,11 +170,14 @@ def main(out):
             if lines:
                 print(f"  {NAMES[sidecar]:<25}{placement_summary(lines)}")
 
-    # This build against SM_PROXY_BENCH_BEFORE, cell by cell (same run, interleaved).
-    pairs = [("sockmesh", "before"), ("sockmesh-passthrough", "before-passthrough")]
-    if any(k[1] in ("before", "before-passthrough") for k in groups):
+    # Cell by cell (same run, interleaved): this build against SM_PROXY_BENCH_BEFORE, and
+    # the epoll event loop against io_uring.
+    def ratios(title, pairs):
+        if not any(k[1] == b for k in groups for _, b in pairs) or \
+                not any(k[1] == a for k in groups for a, _ in pairs):
+            return
         print()
-        print(f"== this build / before ({meta.get('before', '?')}): ratios of the medians ==")
+        print(f"== {title}: ratios of the medians ==")
         header = (f"{'variant':<10}{'sidecar':<25}{'conns':>6}{'req/s':>9}{'p50':>8}{'p99':>8}"
                   f"{'proxy us/req':>14}")
         print(header)
@@ -187,6 +192,11 @@ def main(out):
                     print(f"{variant:<10}{NAMES[now]:<25}{conns:>6}{ratio('rps'):>9}"
                           f"{ratio('p50'):>8}{ratio('p99'):>8}{ratio('proxy_us'):>14}")
         print("(req/s above 1 is faster; p50, p99 and proxy us/req below 1 are better)")
+
+    ratios(f"this build / before ({meta.get('before', '?')})",
+           [("sockmesh", "before"), ("sockmesh-passthrough", "before-passthrough")])
+    ratios("epoll / io_uring (this build)",
+           [("sockmesh-epoll", "sockmesh"), ("sockmesh-epoll-passthrough", "sockmesh-passthrough")])
 
     mem_path = os.path.join(out, "memory.tsv")
     if os.path.exists(mem_path):

@@ -15,7 +15,9 @@
 #
 # Knobs (environment): SM_PROXY_BENCH_SECONDS (10 per cell), SM_PROXY_BENCH_REPS (2; the
 # median is reported), SM_PROXY_BENCH_CONNS ("16 64"), SM_PROXY_BENCH_HOLD (10000),
-# SM_PROXY_BENCH_SIDECARS ("none sockmesh sockmesh-passthrough haproxy nginx"),
+# SM_PROXY_BENCH_SIDECARS ("none sockmesh sockmesh-epoll sockmesh-passthrough haproxy nginx";
+# sockmesh-epoll[-passthrough] run this build with --event-loop epoll, the fallback where
+# seccomp blocks io_uring, and the report adds its ratio to io_uring),
 # SM_PROXY_BENCH_VARIANTS ("unpinned pinned": pinned = wrk on CPU 0, the sidecar on CPU 1,
 # the backend free), SM_PROXY_BENCH_PERF (1: perf record sockmesh-proxy under load),
 # SM_PROXY_BENCH_BEFORE (the path of another sockmesh-proxy build, an older commit's: it
@@ -31,7 +33,7 @@ secs=${SM_PROXY_BENCH_SECONDS:-10}
 reps=${SM_PROXY_BENCH_REPS:-2}
 conns_list=${SM_PROXY_BENCH_CONNS:-"16 64"}
 hold_n=${SM_PROXY_BENCH_HOLD:-10000}
-sidecars=${SM_PROXY_BENCH_SIDECARS:-"none sockmesh sockmesh-passthrough haproxy nginx"}
+sidecars=${SM_PROXY_BENCH_SIDECARS:-"none sockmesh sockmesh-epoll sockmesh-passthrough haproxy nginx"}
 variants=${SM_PROXY_BENCH_VARIANTS:-"unpinned pinned"}
 do_perf=${SM_PROXY_BENCH_PERF:-1}
 before_src=${SM_PROXY_BENCH_BEFORE:-}
@@ -300,6 +302,8 @@ start_sidecar() {  # NAME CPUS|-
     none) sidecar_pid=; return ;;
     sockmesh) cmd=("$proxy_bin" --workers 2 --config "$tmp/routes.json") ;;
     sockmesh-passthrough) cmd=("$proxy_bin" --workers 2) ;;
+    sockmesh-epoll) cmd=("$proxy_bin" --workers 2 --config "$tmp/routes.json" --event-loop epoll) ;;
+    sockmesh-epoll-passthrough) cmd=("$proxy_bin" --workers 2 --event-loop epoll) ;;
     before | before-passthrough)
       [ -x "$before_bin" ] || die "sidecar $1 needs SM_PROXY_BENCH_BEFORE"
       cmd=("$before_bin" --workers 2)
@@ -344,13 +348,17 @@ verify() {  # NAME: waits up to 5 s for the sidecar, then checks one response
     die "baseline went through a sidecar: $head"
   fi
   case $name in  # routed means a virtual host matched, not the original-destination fallback
-    sockmesh | sockmesh-passthrough | before | before-passthrough)
-      local pass
-      pass=$(in_app - 0 "$py" "$tmp/conns.py" get http://127.0.0.1:15000/stats |
-        awk '$1 == "listener.outbound.downstream_rq_passthrough:" {print $2}')
+    sockmesh* | before*)
+      local pass stats
+      stats=$(in_app - 0 "$py" "$tmp/conns.py" get http://127.0.0.1:15000/stats)
+      pass=$(awk '$1 == "listener.outbound.downstream_rq_passthrough:" {print $2}' <<<"$stats")
       case $name in
-        sockmesh | before) [ "$pass" = 0 ] || die "$name: not routed ($pass passthrough)" ;;
+        sockmesh | sockmesh-epoll | before) [ "$pass" = 0 ] || die "$name: not routed ($pass passthrough)" ;;
         *) [ "${pass:-0}" != 0 ] || die "$name: no passthrough" ;;
+      esac
+      case $name in  # the event loop each one is meant to run (older builds do not say)
+        sockmesh-epoll*) grep -qx 'server.event_loop.epoll: 1' <<<"$stats" || die "$name: not on epoll" ;;
+        sockmesh*) grep -qx 'server.event_loop.uring: 1' <<<"$stats" || die "$name: not on io_uring" ;;
       esac
       ;;
   esac

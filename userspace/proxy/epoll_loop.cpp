@@ -101,9 +101,9 @@ void EpollLoop::run_once(Nanos max_wait) {
   int n = ::epoll_wait(epoll_.get(), evs, kEventsPerWait, wait_ms);
   now_ = now_ns();  // one clock read per batch of events
   for (int i = 0; i < n; ++i) on_ready(evs[i].data.u64, evs[i].events);
-  std::vector<Completion> done;
-  done.swap(done_);
-  for (const Completion& c : done) deliver(c);
+  done_now_.clear();
+  done_now_.swap(done_);  // what the callbacks add is reported next round
+  for (const Completion& c : done_now_) deliver(c);
   read_ready();
   timers_.expire(now_, [&](uint32_t s) {
     if (t(s).open) events_->on_timer(s);
@@ -282,9 +282,9 @@ void EpollLoop::mark_readable(Slot s) {
 }
 
 void EpollLoop::read_ready() {
-  std::vector<std::pair<Slot, uint32_t>> list;
-  list.swap(ready_);
-  for (auto [s, gen] : list) {
+  ready_now_.clear();
+  ready_now_.swap(ready_);  // what is marked meanwhile is read next round
+  for (auto [s, gen] : ready_now_) {
     if (!current(s, gen)) continue;
     t(s).in_ready = false;
     read_some(s);
@@ -453,9 +453,9 @@ void EpollLoop::shutdown_write(Slot s) {
 }
 
 void EpollLoop::flush_dirty() {
-  std::vector<std::pair<Slot, uint32_t>> list;
-  list.swap(dirty_);
-  for (auto [s, gen] : list) {
+  dirty_now_.clear();
+  dirty_now_.swap(dirty_);
+  for (auto [s, gen] : dirty_now_) {
     if (!current(s, gen)) continue;
     t(s).in_dirty = false;
     write_some(s);

@@ -132,6 +132,9 @@ class EpollLoop final : public Io {
   std::vector<std::pair<Slot, uint32_t>> dirty_;     // sends queued since the last write
   std::vector<std::pair<Slot, uint32_t>> starving_;  // reads stopped for lack of buffers
   std::vector<Completion> done_;
+  // The lists being worked through this round (kept to reuse their memory).
+  std::vector<std::pair<Slot, uint32_t>> ready_now_, dirty_now_;
+  std::vector<Completion> done_now_;
   TimerHeap timers_;
   std::vector<std::string*> strings_;
   // A listener that ran out of descriptors rests until then (0: accepting).

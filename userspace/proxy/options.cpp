@@ -1,6 +1,7 @@
 // sockmesh-proxy flag parsing; see options.h.
 #include "options.h"
 
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -31,6 +32,8 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
   --consul-wait-s N           blocking query wait, seconds (60)
   --uid N --gid N             drop to this user/group after binding (when root)
   --access-log PATH|-         JSON-lines access log to a file or stdout (default off)
+  --zipkin-address HOST:PORT  send spans to this Zipkin collector (POST /api/v2/spans)
+  --trace-sampling PERCENT    trace this share of requests that carry no decision (1)
   --max-request-headers-kb N  request head limit, 431 above it (default 60)
   --max-headers N             header count limit, 431 above it (default 100)
   --sniff-timeout-ms N        wait for a client's first bytes; then server-first (100)
@@ -57,6 +60,17 @@ Result<uint32_t> number(const std::string& flag, const std::string& v, uint32_t 
   return *n;
 }
 
+// "host:port" or "[v6]:port": the collector's address (the host may be a name).
+Status check_host_port(const std::string& flag, const std::string& v) {
+  const size_t colon = v.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : v.substr(0, colon);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (host.empty() || (!bracketed && host.find(':') != std::string::npos) ||
+      !parse_port(v.substr(colon + 1), flag))
+    return plain_error(flag + ": '" + v + "': expected host:port or [ipv6]:port");
+  return {};
+}
+
 }  // namespace
 
 const char* usage() {
@@ -81,6 +95,8 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
                                                     {"--uid", true},
                                                     {"--gid", true},
                                                     {"--access-log", true},
+                                                    {"--zipkin-address", true},
+                                                    {"--trace-sampling", true},
                                                     {"--max-request-headers-kb", true},
                                                     {"--max-headers", true},
                                                     {"--sniff-timeout-ms", true},
@@ -174,6 +190,15 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
     } else if (a == "--access-log") {
       if (v.empty()) return plain_error("--access-log: needs a path or -");
       o.access_log = v;
+    } else if (a == "--zipkin-address") {
+      if (Status z = check_host_port(a, v); !z) return z.error();
+      o.zipkin_address = v;
+    } else if (a == "--trace-sampling") {
+      char* end = nullptr;
+      double p = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(p >= 0 && p <= 100))
+        return plain_error("--trace-sampling: '" + v + "': must be a percentage 0..100");
+      o.trace_sampling = p;
     } else if (a == "--max-request-headers-kb") {
       uint32_t kb = 0;
       s = num(kb, 1, 8192);

@@ -38,6 +38,9 @@ struct Options {
   uint32_t consul_wait_s = 60;        // --consul-wait-s: a blocking query's wait
   std::optional<uint32_t> uid, gid;   // drop to these after binding (when started as root)
   std::string access_log;             // "" off, "-" stdout, else a file path
+  // Tracing (tracing/tracer.h): one span per request to a Zipkin collector.
+  std::string zipkin_address;  // --zipkin-address host:port ("" off)
+  double trace_sampling = 1;   // --trace-sampling PERCENT: requests without a decision (Istio: 1)
 
   http::Limits limits;  // --max-request-headers-kb, --max-headers
   // Protocol sniffing: how long to wait for a client's first bytes before treating the

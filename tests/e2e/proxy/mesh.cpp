@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -33,6 +34,10 @@ std::string fixture_path(const std::string& name) {
 
 std::string proxy_path() {
   return build_dir() + "/bin/sockmesh-proxy";
+}
+
+std::string no_io_uring_path() {
+  return build_dir() + "/tests/sm-no-io-uring";
 }
 
 std::string render(std::string text, const std::map<std::string, std::string>& vars) {
@@ -148,6 +153,17 @@ std::string ProxyMesh::routes_path() {
 
 void ProxyMesh::launch_proxy(const ProxyFlags& f) {
   std::vector<std::string> argv = f.wrapper;
+  // The whole suite runs on either event loop (issue 12): SM_EVENT_LOOP=uring|epoll|auto
+  // passes --event-loop; SM_PROXY_SECCOMP=no-io-uring starts the proxy under a seccomp
+  // filter that blocks io_uring, as Docker's default profile does, where auto must fall
+  // back to epoll.
+  const char* env_loop = std::getenv("SM_EVENT_LOOP");
+  const char* env_seccomp = std::getenv("SM_PROXY_SECCOMP");
+  const bool seccomp = env_seccomp && std::string(env_seccomp) == "no-io-uring";
+  if (seccomp) {
+    argv.push_back(no_io_uring_path());
+    argv.push_back("--");
+  }
   std::vector<std::string> own = {proxy_path(),
                                   "--workers",
                                   "2",
@@ -166,6 +182,10 @@ void ProxyMesh::launch_proxy(const ProxyFlags& f) {
     argv.push_back("--config");
     argv.push_back(f.config);
   }
+  if (env_loop && *env_loop) {
+    argv.push_back("--event-loop");
+    argv.push_back(env_loop);
+  }
   std::istringstream extra(f.extra);
   for (std::string w; extra >> w;) argv.push_back(w);
   std::string log = proxy_log();
@@ -179,6 +199,11 @@ void ProxyMesh::launch_proxy(const ProxyFlags& f) {
     if (!live) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(live) << "sockmesh-proxy did not become ready:\n" << slurp(log);
+  const bool epoll_expected = seccomp || (env_loop && std::string(env_loop) == "epoll");
+  if (live && (epoll_expected || (env_loop && std::string(env_loop) == "uring"))) {
+    const char* want = epoll_expected ? "server.event_loop.epoll" : "server.event_loop.uring";
+    EXPECT_EQ(stat(want, f.admin_port), 1u) << "the proxy does not run the loop this run wants";
+  }
   if (f.admin_port == 15000)
     proxy_ = std::move(p);
   else

@@ -111,6 +111,8 @@ class ProxyMesh : public ::testing::TestWithParam<Mode> {
 // The test sources' directory (fixture files) and the proxy binary.
 std::string fixture_path(const std::string& name);
 std::string proxy_path();
+// sm-no-io-uring (no_io_uring.cpp): runs a program with io_uring blocked by seccomp.
+std::string no_io_uring_path();
 // Replaces every @KEY@ in text.
 std::string render(std::string text, const std::map<std::string, std::string>& vars);
 

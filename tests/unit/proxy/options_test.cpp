@@ -126,5 +126,22 @@ TEST(Options, AdminAddress) {
       << err({"--admin-address", "pod-ip"});
 }
 
+// Issue 10: the seed's sidecars ran with --zipkinAddress zipkin:9411.
+TEST(Options, Tracing) {
+  EXPECT_EQ(parse_options({})->zipkin_address, "");
+  EXPECT_EQ(parse_options({})->trace_sampling, 1.0);  // Istio's default
+  EXPECT_EQ(parse_options({"--zipkin-address", "zipkin:9411"})->zipkin_address, "zipkin:9411");
+  EXPECT_EQ(parse_options({"--zipkin-address=[2001:2::3]:9411"})->zipkin_address,
+            "[2001:2::3]:9411");
+  EXPECT_EQ(parse_options({"--trace-sampling", "100"})->trace_sampling, 100.0);
+  EXPECT_EQ(parse_options({"--trace-sampling", "0.5"})->trace_sampling, 0.5);
+  for (const char* bad : {"zipkin", "zipkin:", ":9411", "zipkin:0", "2001:2::3:9411"})
+    EXPECT_EQ(err({"--zipkin-address", bad}),
+              std::string("--zipkin-address: '") + bad + "': expected host:port or [ipv6]:port");
+  for (const char* bad : {"101", "-1", "1%", "", "nan"})
+    EXPECT_EQ(err({"--trace-sampling", bad}),
+              std::string("--trace-sampling: '") + bad + "': must be a percentage 0..100");
+}
+
 }  // namespace
 }  // namespace sm::proxy
