@@ -775,6 +775,8 @@ def main():
     ap.add_argument("--topologies", default="A,B")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--pin", action="store_true", help="client on CPU 0, sidecars on CPU 1")
+    ap.add_argument("--source-commit", default=None,
+                    help="what the binaries were built from, when not this tree (a clean export)")
     ap.add_argument("--profile", action="store_true",
                     help="after the run, perf record -a under ebpf-splice (A, B) and ipt-haproxy (A), c16")
     args = ap.parse_args()
@@ -831,7 +833,8 @@ def main():
         "haproxy_outbound_server": "ipt-haproxy: the backend's address (HAProxy's best case); "
                                    "ebpf-haproxy: 0.0.0.0:0, the original destination "
                                    "(SO_ORIGINAL_DST)",
-        "commit": run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip() + (
+        "commit": args.source_commit or run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                            check=False).stdout.strip() + (
             "+uncommitted changes in userspace/loader/bpf" if run(
                 ["git", "-C", REPO, "status", "--porcelain", "--", "userspace", "loader", "bpf", "common"],
                 check=False).stdout.strip() else ""),
