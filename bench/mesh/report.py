@@ -3,6 +3,7 @@
 
   report.py RESULTS_JSON             writes results.md and chart.svg next to it, prints the
                                      table
+  report.py --summary RESULTS_JSON   the compact tables README.md shows
   report.py --check RESULTS_JSON     completeness only (the QUICK smoke test): every
                                      scenario x workload x topology is there with sane,
                                      non-zero metrics; a skipped scenario must say why.
@@ -280,6 +281,58 @@ def render(data, out_dir):
     return md
 
 
+def summary(data):
+    """Compact tables for README.md: throughput per workload (ratio to iptables + HAProxy),
+    then latency, CPU and memory at keep-alive c16, per topology."""
+    meta, results = data["meta"], data["results"]
+    idx = index(results)
+    scenarios = [s for s in meta["scenarios"] if s not in meta.get("skipped", {})]
+    wls = list(meta["workloads"])
+    out = []
+    for t in meta["topologies"]:
+        out.append(f"\nTopology {t} ({meta['topologies'][t]}): req/s (conn/s for newconn, "
+                   "MB/s for 1mib), x iptables + HAProxy in brackets\n")
+        out.append("| scenario | " + " | ".join(wls) + " |")
+        out.append("|---|" + "---|" * len(wls))
+        for s in scenarios:
+            cells = []
+            for w in wls:
+                r, b = idx.get((s, t, w)), idx.get((BASE, t, w))
+                if not r:
+                    cells.append("-")
+                    continue
+                v = med(r["mbytes_per_s"]) if w.startswith("1mib") else primary(r)
+                bv = (med(b["mbytes_per_s"]) if w.startswith("1mib") else primary(b)) if b else None
+                cells.append(f"{fmt_n(v)} ({v / bv:.2f}x)" if bv else fmt_n(v))
+            out.append(f"| {SHORT.get(s, s)} | " + " | ".join(cells) + " |")
+    w = "ka-c16"
+    out.append(f"\nKeep-alive c16: latency (wrk), CPU per request (/proc) and sidecar RSS\n")
+    out.append("| scenario | topo | p50 | p99 | p99.9 | CPU µs/req sidecar(s) | server | client | RSS |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for t in meta["topologies"]:
+        for s in scenarios:
+            r = idx.get((s, t, w))
+            if not r:
+                continue
+            cpu = r["cpu_us_per_req"]
+            rss = [med(v) for v in r["sidecar_rss_kb"].values() if v]
+            out.append(f"| {SHORT.get(s, s)} | {t} | {fmt_us(med(r['p50_us']))} | {fmt_us(med(r['p99_us']))} | "
+                       f"{fmt_us(med(r['p999_us']))} | "
+                       + (f"{med(cpu['sidecars']):.1f}" if r["sidecar_rss_kb"] else "-") +
+                       f" | {med(cpu['server']):.1f} | {med(cpu['client']):.1f} | "
+                       + ((" + ".join(f"{v / 1024:.1f}" for v in rss) + " MiB") if rss else "-") + " |")
+    return "\n".join(out)
+
+
+SHORT = {
+    "direct": "1 direct", "ipt-haproxy": "2 iptables + HAProxy", "ipt-nginx": "3 iptables + nginx",
+    "ipt-sockmesh": "4 iptables + sockmesh-proxy", "ebpf-nosplice": "5 eBPF, no splice + sockmesh-proxy",
+    "ebpf-splice": "6 eBPF + splice (default) + sockmesh-proxy", "ebpf-haproxy": "7 eBPF + splice + HAProxy",
+    "ebpf-splice-app": "6+ as 6, app sockets spliced too (opt-in)",
+    "ipt-haproxy-odst": "2+ iptables + HAProxy (orig. dst)",
+}
+
+
 def check(data):
     """Every scenario x workload x topology present with sane non-zero metrics."""
     meta, results = data["meta"], data["results"]
@@ -331,6 +384,10 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "--check":
         with open(argv[2]) as f:
             return check(json.load(f))
+    if len(argv) == 3 and argv[1] == "--summary":
+        with open(argv[2]) as f:
+            print(summary(json.load(f)))
+        return 0
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
