@@ -1,10 +1,12 @@
-// The admin API on 127.0.0.1:<admin-port>: /config_dump, /clusters, /stats,
-// /stats/prometheus, /ready, /healthz. Its own thread, serving many clients at once with
-// non-blocking sockets: a slow or stalled client (a byte every few seconds, a response
-// never read) delays neither /ready nor shutdown, and is dropped at its deadline. It
+// The admin API on 127.0.0.1:<admin-port>, Envoy's endpoints and shapes: GET /config_dump,
+// /clusters, /stats, /stats/prometheus, /server_info, /listeners, /ready, /healthz; POST
+// /reset_counters, /logging (mutations are POST only, 405 otherwise). Its own thread, serving many
+// clients at once with non-blocking sockets: a slow or stalled client (a byte every few seconds, a
+// response never read) delays neither /ready nor shutdown, and is dropped at its deadline. It
 // serves operators and scrapers, never the data path, and reads only shared state.
 #pragma once
 
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,8 +29,9 @@ class Admin {
   // Binds address:port (before privileges are dropped) and starts serving.
   Status start(const IpAddr& address, uint16_t port);
   void stop();
-  // One request, by method and path: the whole API, testable without sockets.
-  AdminResponse handle(std::string_view method, std::string_view path) const;
+  // One request, by method and target (path and query): the whole API, testable without
+  // sockets. Query values are percent-decoded; a parameter without '=' has value "".
+  AdminResponse handle(std::string_view method, std::string_view target) const;
   // The whole HTTP response to a request head (which ends in an empty line).
   std::string respond(std::string_view request) const;
 
@@ -50,10 +53,18 @@ class Admin {
   void accept_clients();
   // Reads, answers and writes what the socket allows; false once the client is done.
   bool step(Client& c, int64_t now_ms);
-  std::string config_dump() const;
+  using Query = std::map<std::string, std::string>;
+  enum class ServerState { live = 0, draining = 1, pre_initializing = 2 };  // Envoy's values
+  ServerState server_state() const;
+  AdminResponse config_dump(const Query& q) const;
+  std::string native_config_dump() const;
   std::string clusters() const;
-  std::string stats() const;
+  AdminResponse stats(const Query& q) const;
   std::string prometheus() const;
+  std::string server_info() const;
+  std::string listeners(const Query& q) const;
+  AdminResponse logging(const Query& q) const;
+  std::string reset_counters() const;
 
   Shared& shared_;
   UniqueFd listen_;

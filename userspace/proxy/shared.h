@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "proxy/access_log.h"
@@ -31,6 +32,13 @@ struct Shared {
   ControlStatus control;  // written by the control plane (control.h), read by the admin
   std::atomic<bool> stop{false};
   std::atomic<uint32_t> workers_running{0};
+  // Draining (SIGTERM, POST /drain_listeners): set by whoever starts the drain, never
+  // cleared. The admin reports it: /server_info "state": "DRAINING", server.state 1.
+  std::atomic<bool> draining{false};
+  // For /server_info: when this process started, and how long the proxies of earlier
+  // restart epochs had run when this one started (a hot restart sets it; 0 in epoch 0).
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<int64_t> earlier_epochs_uptime_ms{0};
 };
 
 }  // namespace sm::proxy

@@ -14,6 +14,7 @@ class Counter {
  public:
   void inc(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
   uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+  void reset() { v_.store(0, std::memory_order_relaxed); }  // POST /reset_counters
 
  private:
   std::atomic<uint64_t> v_{0};
@@ -64,6 +65,12 @@ struct ClusterStats {
 
   // A complete upstream response: upstream_rq_completed and its upstream_rq_<N>xx class.
   void record_response(int status);
+  // Every counter back to 0 (POST /reset_counters).
+  void reset() {
+#define SM_RESET_COUNTER(member, name) member.reset();
+    SM_CLUSTER_COUNTERS(SM_RESET_COUNTER)
+#undef SM_RESET_COUNTER
+  }
   // Appends every counter, in declaration order.
   void append_to(std::vector<Stat>& out) const;
 };

@@ -116,7 +116,7 @@ TEST_P(ControlE2E, ConsulKilledRoutesKeepServingAndARestartServesTheStateDir) {
   start_control_proxy();  // Consul still away
   ready = admin("/ready");
   EXPECT_TRUE(has(ready.body, "serving the last good table saved in --state-dir")) << ready.body;
-  EXPECT_TRUE(has(admin("/config_dump").body, "\"source\": \"state-dir\""));
+  EXPECT_TRUE(has(admin("/config_dump?format=sockmesh").body, "\"source\": \"state-dir\""));
   EXPECT_EQ(who(kSrv2, 9080, "reviews"), "reviews-v1");
 }
 

@@ -18,7 +18,8 @@ using Admin = ProxyMesh;
 
 TEST_P(Admin, ConfigDumpShowsTheTableAndRoundTripsThroughConfig) {
   start_routed_proxy();
-  HttpResponse dump = admin("/config_dump");
+  // The native table (Envoy's ConfigDump is the plain /config_dump: see the test below).
+  HttpResponse dump = admin("/config_dump?format=sockmesh");
   ASSERT_EQ(dump.status, 200) << dump;
   EXPECT_EQ(dump.header("content-type"), "application/json");
   auto j = nlohmann::json::parse(dump.body, nullptr, false);
@@ -47,9 +48,51 @@ TEST_P(Admin, ConfigDumpShowsTheTableAndRoundTripsThroughConfig) {
   second.outbound_port = 15101;
   second.inbound_port = 15106;
   launch_proxy(second);
-  HttpResponse again = admin("/config_dump", 15100);
+  HttpResponse again = admin("/config_dump?format=sockmesh", 15100);
   ASSERT_EQ(again.status, 200) << again;
   EXPECT_EQ(again.body, dump.body);
+}
+
+// Envoy's operational endpoints on a running proxy, read as Envoy's tools read them.
+TEST_P(Admin, EnvoyEndpointsAnswerInEnvoysShapes) {
+  start_routed_proxy();
+  auto src = nlohmann::json::parse(slurp(routes_path()));
+  HttpResponse dump = admin("/config_dump?resource=dynamic_active_clusters&mask=cluster.name");
+  ASSERT_EQ(dump.status, 200) << dump;
+  auto clusters = nlohmann::json::parse(dump.body)["configs"];
+  ASSERT_EQ(clusters.size(), src["clusters"].size()) << dump.body;
+  for (size_t i = 0; i < clusters.size(); ++i)
+    EXPECT_EQ(clusters[i]["cluster"]["name"], src["clusters"][i]["name"]);
+  auto routes = nlohmann::json::parse(admin("/config_dump?resource=dynamic_route_configs").body);
+  EXPECT_EQ(routes["configs"][0]["route_config"]["virtual_hosts"].size(),
+            src["virtual_hosts"].size());
+
+  HttpResponse info = admin("/server_info");
+  ASSERT_EQ(info.status, 200) << info;
+  auto si = nlohmann::json::parse(info.body);
+  EXPECT_EQ(si["state"], "LIVE");
+  EXPECT_TRUE(si["uptime_current_epoch"].get<std::string>().ends_with("s"));
+  // Istio's pilot-agent readiness query.
+  HttpResponse ready = admin(
+      "/stats?usedonly&filter=%5E%28server%5C.state%7Clistener_manager%5C."
+      "workers_started%29");
+  EXPECT_EQ(ready.body, "server.state: 0\nlistener_manager.workers_started: 1\n") << ready;
+  EXPECT_NE(admin("/listeners").body.find("outbound::"), std::string::npos);
+  EXPECT_NE(admin("/stats/prometheus").body.find("# HELP sockmesh_server_state "),
+            std::string::npos);
+
+  // Traffic counts, a POST /reset_counters zeroes it; a GET is refused and changes nothing.
+  EXPECT_EQ(http(kVip, 80, get("dead", "/")).status, 503);  // no server needed to count
+  EXPECT_GT(stats()["listener.outbound.downstream_rq_total"], 0u);
+  EXPECT_EQ(admin("/reset_counters").status, 405);
+  EXPECT_GT(stats()["listener.outbound.downstream_rq_total"], 0u);
+  HttpResponse reset = HttpResponse::parse(run_in(Place::in(*app_), [&](std::string& out) {
+    HttpConn c("127.0.0.1", 15000);
+    c.send("POST /reset_counters HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n");
+    out = c.read(3000).serialize();
+  }));
+  EXPECT_EQ(reset.status, 200) << reset;
+  EXPECT_EQ(stats()["listener.outbound.downstream_rq_total"], 0u);
 }
 
 TEST_P(Admin, ClustersListsEndpointsAndTheirHealth) {
@@ -115,7 +158,7 @@ TEST_P(Admin, ReadyHealthzAndUnknownPaths) {
   EXPECT_EQ(health.body, "OK\n");
   EXPECT_EQ(admin("/nope").status, 404);
   // Without a route table the dump is empty, not an error.
-  HttpResponse dump = admin("/config_dump");
+  HttpResponse dump = admin("/config_dump?format=sockmesh");
   EXPECT_EQ(dump.status, 200) << dump;
   auto j = nlohmann::json::parse(dump.body, nullptr, false);
   EXPECT_TRUE(!j.is_discarded() && j["virtual_hosts"].empty() && j["clusters"].empty()) << dump;

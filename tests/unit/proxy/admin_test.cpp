@@ -5,7 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
 #include "route/config_json.h"
+#include "sockmesh/log.h"
 
 namespace sm::proxy {
 namespace {
@@ -27,8 +30,8 @@ class AdminTest : public ::testing::Test {
   std::unique_ptr<Admin> admin_;
 };
 
-TEST_F(AdminTest, ConfigDumpIsTheLoadedTableAndRoundTrips) {
-  auto r = admin_->handle("GET", "/config_dump");
+TEST_F(AdminTest, NativeConfigDumpIsTheLoadedTableAndRoundTrips) {
+  auto r = admin_->handle("GET", "/config_dump?format=sockmesh");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "application/json");
   auto again = route::parse_route_config(r.body);
@@ -91,7 +94,123 @@ TEST(AdminNoRoutes, EmptyConfigDump) {
   Options o;
   Shared shared(o);
   Admin admin(shared);
-  EXPECT_EQ(admin.handle("GET", "/config_dump").body, "{\"virtual_hosts\":[],\"clusters\":[]}\n");
+  EXPECT_EQ(admin.handle("GET", "/config_dump?format=sockmesh").body,
+            "{\"virtual_hosts\":[],\"clusters\":[]}\n");
+  // Envoy's shape: the listeners, no cluster and no route configuration yet.
+  auto j = nlohmann::json::parse(admin.handle("GET", "/config_dump").body);
+  ASSERT_EQ(j["configs"].size(), 3u);
+  EXPECT_FALSE(j["configs"][0].contains("dynamic_active_clusters"));
+  EXPECT_EQ(j["configs"][1]["static_listeners"].size(), 2u);
+  EXPECT_FALSE(j["configs"][2].contains("dynamic_route_configs"));
+}
+
+TEST_F(AdminTest, StatsFilterIsAPartialRegexMatchAndUsedOnlySkipsZeros) {
+  auto r = admin_->handle("GET", "/stats?filter=^server\\.state$");
+  EXPECT_EQ(r.body, "server.state: 2\n");  // PRE_INITIALIZING: no worker runs yet
+  shared_->workers_running = 2;
+  // What Istio's pilot-agent asks before it calls the sidecar ready (percent-encoded here).
+  r = admin_->handle("GET",
+                     "/stats?usedonly&filter=%5E%28server%5C.state%7Clistener_manager%5C."
+                     "workers_started%29");
+  EXPECT_EQ(r.body, "server.state: 0\nlistener_manager.workers_started: 1\n");
+  shared_->listener_stats[1].inc(shared_->listener_stats[1].downstream_cx_total, 3);
+  r = admin_->handle("GET", "/stats?usedonly&filter=listener\\.");
+  EXPECT_EQ(r.body, "listener.inbound.downstream_cx_total: 3\n");
+  r = admin_->handle("GET", "/stats?filter=downstream_cx_total");
+  EXPECT_EQ(r.body,
+            "listener.outbound.downstream_cx_total: 0\nlistener.inbound.downstream_cx_total: 3\n");
+  EXPECT_EQ(admin_->handle("GET", "/stats?filter=(").status, 400);
+  EXPECT_EQ(admin_->handle("GET", "/stats?format=xml").status, 400);
+  shared_->draining = true;
+  EXPECT_EQ(admin_->handle("GET", "/stats?filter=^server.state").body, "server.state: 1\n");
+  EXPECT_EQ(admin_->handle("GET", "/ready").status, 503);
+  EXPECT_EQ(admin_->handle("GET", "/ready").body, "DRAINING\n");
+}
+
+TEST_F(AdminTest, PrometheusHasHelpBeforeEveryTypeAndTheServerGauges) {
+  auto p = admin_->handle("GET", "/stats/prometheus").body;
+  EXPECT_EQ(admin_->handle("GET", "/stats?format=prometheus").body, p);
+  std::istringstream in(p);
+  std::string line, prev;
+  size_t types = 0;
+  while (std::getline(in, line)) {
+    if (line.starts_with("# TYPE ")) {
+      ++types;
+      std::string family = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(prev.starts_with("# HELP " + family + " ")) << prev << " / " << line;
+    }
+    prev = line;
+  }
+  EXPECT_GT(types, 10u);
+  EXPECT_NE(p.find("\nsockmesh_server_state 2\n"), std::string::npos);
+  EXPECT_NE(p.find("\nsockmesh_listener_manager_workers_started 0\n"), std::string::npos);
+  shared_->workers_running = 2;
+  p = admin_->handle("GET", "/stats/prometheus").body;
+  EXPECT_NE(p.find("\nsockmesh_server_state 0\n"), std::string::npos);
+  EXPECT_NE(p.find("\nsockmesh_listener_manager_workers_started 1\n"), std::string::npos);
+}
+
+TEST_F(AdminTest, ListenersTextIsNameAndAddress) {
+  auto r = admin_->handle("GET", "/listeners");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == "outbound::[::]:15001\ninbound::[::]:15006\n" ||
+              r.body == "outbound::0.0.0.0:15001\ninbound::0.0.0.0:15006\n")
+      << r.body;
+}
+
+TEST_F(AdminTest, ResetCountersIsPostOnlyAndZeroesCountersNotGauges) {
+  auto& ls = shared_->listener_stats[0];
+  ls.inc(ls.downstream_rq_total, 5);
+  ls.downstream_cx_active = 2;
+  auto table = shared_->routes.current();
+  const auto& cluster = table->clusters().front();
+  cluster.stats().upstream_rq_total.inc(4);
+  auto get = admin_->handle("GET", "/reset_counters");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(ls.downstream_rq_total.load(), 5u);  // a GET changes nothing
+  auto post = admin_->handle("POST", "/reset_counters");
+  EXPECT_EQ(post.status, 200);
+  EXPECT_EQ(ls.downstream_rq_total.load(), 0u);
+  EXPECT_EQ(cluster.stats().upstream_rq_total.value(), 0u);
+  EXPECT_EQ(ls.downstream_cx_active.load(), 2);
+  EXPECT_NE(admin_->handle("GET", "/stats").body.find("listener.outbound.downstream_cx_active: 2"),
+            std::string::npos);
+}
+
+TEST_F(AdminTest, LoggingListsAndSetsLevelsByPostOnly) {
+  const log::Level before = log::threshold();
+  log::set_threshold(log::Level::info);
+  EXPECT_EQ(admin_->handle("GET", "/logging?level=debug").status, 405);
+  EXPECT_EQ(log::threshold(), log::Level::info);
+  auto list = admin_->handle("POST", "/logging");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_EQ(list.body, "active loggers:\n  sockmesh: info\n");
+  EXPECT_EQ(admin_->handle("POST", "/logging?level=debug").body,
+            "active loggers:\n  sockmesh: debug\n");
+  EXPECT_EQ(log::threshold(), log::Level::debug);
+  EXPECT_EQ(admin_->handle("POST", "/logging?sockmesh=warning").body,
+            "active loggers:\n  sockmesh: warning\n");
+  EXPECT_EQ(admin_->handle("POST", "/logging?level=critical").body,
+            "active loggers:\n  sockmesh: error\n");
+  EXPECT_EQ(admin_->handle("POST", "/logging?level=loud").status, 400);
+  EXPECT_EQ(admin_->handle("POST", "/logging?upstream=debug").status, 404);
+  EXPECT_EQ(log::threshold(), log::Level::error);
+  log::set_threshold(before);
+}
+
+TEST_F(AdminTest, MutationsArePostOnlyAndReadsGetOnly) {
+  for (const char* p : {"/reset_counters", "/logging"}) {
+    EXPECT_EQ(admin_->handle("GET", p).status, 405) << p;
+    EXPECT_EQ(admin_->handle("HEAD", p).status, 405) << p;
+    EXPECT_EQ(admin_->handle("PUT", p).status, 405) << p;
+  }
+  for (const char* p : {"/config_dump", "/clusters", "/stats", "/stats/prometheus", "/server_info",
+                        "/listeners", "/ready", "/healthz"}) {
+    EXPECT_EQ(admin_->handle("POST", p).status, 405) << p;
+    EXPECT_NE(admin_->handle("GET", p).status, 405) << p;
+  }
+  EXPECT_EQ(admin_->respond("POST /reset_counters HTTP/1.1\r\n").rfind("HTTP/1.1 200 OK\r\n", 0),
+            0u);
 }
 
 }  // namespace
