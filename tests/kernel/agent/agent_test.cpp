@@ -38,6 +38,18 @@ bool eventually(const std::function<bool()>& cond, int timeout_ms = 10000) {
   return cond();
 }
 
+// Stops a child (SIGSTOP, by pid) for the scope: nothing it does races the test.
+class Paused {
+ public:
+  explicit Paused(const Proc& p) : pid_(p.pid()) { ::kill(pid_, SIGSTOP); }
+  ~Paused() { ::kill(pid_, SIGCONT); }
+  Paused(const Paused&) = delete;
+  Paused& operator=(const Paused&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
 class Agent : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -127,9 +139,14 @@ TEST_F(Agent, RemovedLinkAndMapPinsAreRestoredWithTheirContents) {
   start_agent();
   start_mesh();
   ASSERT_TRUE(intercepted()) << from_app();
-  // Unpinning the last reference to a link detaches it: connect4 is no longer redirected.
-  ASSERT_EQ(::unlink((pin_dir_ + "/links/connect4").c_str()), 0);
-  ASSERT_EQ(::unlink((pin_dir_ + "/maps/sm_netns_v1").c_str()), 0);
+  {
+    Paused paused(agent_);  // so the damage is seen before the agent repairs it
+    // Unpinning the last reference to a link detaches it (the kernel frees it from a
+    // work queue, so a moment later): connect4 no longer redirects.
+    ASSERT_EQ(::unlink((pin_dir_ + "/links/connect4").c_str()), 0);
+    ASSERT_EQ(::unlink((pin_dir_ + "/maps/sm_netns_v1").c_str()), 0);
+    ASSERT_TRUE(eventually([&] { return from_app() == "DIRECT srv"; }, 5000)) << from_app();
+  }
   EXPECT_TRUE(eventually([&] {
     return exists(pin_dir_ + "/links/connect4") && exists(pin_dir_ + "/maps/sm_netns_v1");
   }));
@@ -138,14 +155,19 @@ TEST_F(Agent, RemovedLinkAndMapPinsAreRestoredWithTheirContents) {
   std::string log = slurp(dir_->file("agent.log"));
   EXPECT_NE(log.find("map sm_netns_v1 was unpinned: pinned again"), std::string::npos) << log;
   EXPECT_NE(log.find("link connect4 attached"), std::string::npos) << log;
-  EXPECT_EQ(first_line(slurp(status_)), "ready");
+  EXPECT_TRUE(eventually([&] { return first_line(slurp(status_)) == "ready"; }));
 }
 
 TEST_F(Agent, DetachedLinkIsAttachedAgain) {
   start_agent();
   start_mesh();
   ASSERT_TRUE(intercepted()) << from_app();
-  ASSERT_EQ(sh("bpftool link detach pinned " + pin_dir_ + "/links/connect4"), 0);
+  {
+    Paused paused(agent_);
+    ASSERT_EQ(sh("bpftool link detach pinned " + pin_dir_ + "/links/connect4"), 0);
+    ASSERT_TRUE(eventually([&] { return from_app() == "DIRECT srv"; }, 5000))  // pinned, detached
+        << from_app();
+  }
   EXPECT_TRUE(eventually([&] { return intercepted(); })) << from_app();
   std::string log = slurp(dir_->file("agent.log"));
   EXPECT_NE(log.find("link connect4 was detached"), std::string::npos) << log;
