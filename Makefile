@@ -68,7 +68,7 @@ fuzz: build
 	cmake --build $(BUILD_DIR) --target fuzz-http-long
 
 format:
-	find bpf common loader userspace tests bench -name '*.[ch]' -o -name '*.cpp' -o -name '*.hpp' \
+	find bpf common loader cni userspace tests bench -name '*.[ch]' -o -name '*.cpp' -o -name '*.hpp' \
 	  | grep -v vmlinux.h | xargs clang-format-14 -i
 
 clean:
