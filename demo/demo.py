@@ -228,12 +228,16 @@ def keep_message(mesh):
     return "\n".join([
         "",
         "The mesh stays up (KEEP=1). Try:",
-        "  ip netns exec sm-demo-user curl -s http://productpage.service.consul:9080/productpage | grep -A1 'served by'",
-        "  ip netns exec sm-demo-user curl -s -H 'end-user: jason' http://{}:9080/productpage".format(pp),
+        "  ip netns exec sm-demo-user curl -s http://productpage.service.consul:9080/productpage "
+        "| grep -A1 'served by'",
+        "  ip netns exec sm-demo-user curl -s -b user=jason http://{}:9080/productpage".format(pp),
         "  watch -n1 'ip netns exec sm-demo-reviews-v1 curl -s 127.0.0.1:15000/stats | grep -v \" 0$\"'",
         "  ip netns exec sm-demo-productpage-v1 curl -s 127.0.0.1:15000/config_dump | less",
-        "  rules: curl -X PUT --data-binary @tests/istio/bookinfo/virtual-service-reviews-v3.yaml "
-        "http://198.18.0.2:8500/v1/kv/sockmesh/rules/reviews  (from: ip netns exec sm-demo-consul)",
+        "  ip netns exec sm-demo-consul curl -X PUT --data-binary "
+        "@tests/istio/bookinfo/virtual-service-reviews-v3.yaml "
+        "http://{}:8500/v1/kv/{}/reviews   # all reviews to v3".format(m.CONSUL_ADDR, m.RULES_KV),
+        "  ip netns exec sm-demo-zipkin curl -s http://{}:9411/api/v2/traces   # spans".format(
+            m.ZIPKIN_ADDR),
         "  logs and access logs: {}".format(mesh.workdir),
         "Stop it: make demo-down   (or: python3 demo/demo.py down)",
     ])
