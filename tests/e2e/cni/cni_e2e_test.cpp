@@ -4,7 +4,9 @@
 // connect from the pod's netns land on the sidecar's outbound port with SO_ORIGINAL_DST
 // intact, CHECK agrees, DEL removes it (and is idempotent). Then the whole chain as
 // libcni executes a conflist: Debian's loopback and bridge (host-local IPAM, addresses
-// from 198.18.7.0/24) and sockmesh-cni last, in a node netns of the test's own.
+// from 198.18.7.0/24) and sockmesh-cni last, in a node netns of the test's own. Last,
+// podman (CNI backend) starts a container on a network of that shape and nothing else
+// is done: the container's connect is intercepted.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -201,8 +203,7 @@ TEST_F(Cni, ChainedAfterDebiansBridgePluginAContainerIsInterceptedWithoutAnyComm
   for (const Json& c : configs) {
     Json conf = c;
     if (!prev.is_null()) conf["prevResult"] = prev;
-    r = exec_plugin(at_node, *dir_, binary_of(c), "ADD", pod.path(), conf,
-                    kPodArgs);
+    r = exec_plugin(at_node, *dir_, binary_of(c), "ADD", pod.path(), conf, kPodArgs);
     ASSERT_EQ(r.rc, 0) << c["type"] << ": " << r.out;
     Json result = Json::parse(r.out);
     if (c["type"] == "sockmesh-cni") {
@@ -237,6 +238,91 @@ TEST_F(Cni, ChainedAfterDebiansBridgePluginAContainerIsInterceptedWithoutAnyComm
     }
   }
   EXPECT_EQ(install_->map_entries("sm_netns_v1"), 0);
+}
+
+// A podman container on a CNI network whose conflist chains sockmesh-cni (podman's CNI
+// backend runs the chain, from a node netns of ours), placed below the install's cgroup
+// (--cgroup-parent): no command of ours enrolls it, yet its connect reaches its sidecar.
+class PodmanContainer {
+ public:
+  PodmanContainer(std::string name, std::string cgroup_name)
+      : name_(std::move(name)), cgroup_name_(std::move(cgroup_name)) {}
+  ~PodmanContainer() {
+    sh("podman rm -f -t 0 --ignore " + name_);
+    // runc made the cgroup parent (with conmon's cgroup) in every v1 hierarchy (hybrid host).
+    sh("for d in /sys/fs/cgroup/*/" + cgroup_name_ + "; do [ -d \"$d\" ] || continue; " +
+       "[ \"$d\" = " + cgroup2_root() + "/" + cgroup_name_ + " ] && continue; " +
+       "rmdir \"$d\"/libpod-* \"$d\"/conmon 2>/dev/null; rmdir \"$d\"; done");
+  }
+  PodmanContainer(const PodmanContainer&) = delete;
+  PodmanContainer& operator=(const PodmanContainer&) = delete;
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_, cgroup_name_;
+};
+
+TEST_F(Cni, PodmanContainerOnAChainedNetworkIsInterceptedWithoutAnyCommandOfOurs) {
+  std::string have;
+  if (sh("command -v podman && command -v runc && command -v busybox", &have) != 0)
+    GTEST_SKIP() << "needs podman, runc and busybox";
+  if (sh("podman info --format '{{.Host.NetworkBackend}}'", &have) != 0 || have != "cni\n")
+    GTEST_SKIP() << "needs podman's CNI network backend (podman info: " << have << ")";
+  struct stat st {};
+  if (::stat((kCniPath + "/bridge").c_str(), &st) != 0)
+    GTEST_SKIP() << "needs Debian's containernetworking-plugins (" << kCniPath << "/bridge)";
+
+  Netns node(unique_name("node"));
+  const std::string network = unique_name("net");
+  const std::string d = dir_->path();
+  // Our network config dir, our plugin dir first, a rootfs of busybox and its libraries.
+  sh_ok("mkdir -p " + d + "/net.d " + d + "/bin " + d + "/ipam " + d + "/rootfs/bin && cp " +
+        cni_binary() + " " + d + "/bin/ && cp -L $(command -v busybox) " + d +
+        "/rootfs/bin/busybox && for l in $(ldd $(command -v busybox) | awk '$3 ~ /^\\// " +
+        "{ print $3 } $1 ~ /^\\// { print $1 }'); do mkdir -p " + d + "/rootfs$(dirname $l) && " +
+        "cp -L $l " + d + "/rootfs$l; done");
+  dir_->write(
+      "net.d/" + network + ".conflist",
+      replace_all(replace_all(replace_all(fixture("podman-net.conflist"), "@NETWORK@", network),
+                              "@PIN_DIR@", install_->pin_dir()),
+                  "@DATA_DIR@", d + "/ipam"));
+  std::string conf = dir_->write("containers.conf",
+                                 "[network]\ncni_plugin_dirs = [\"" + d + "/bin\", \"" + kCniPath +
+                                     "\"]\nnetwork_config_dir = \"" + d + "/net.d\"\n");
+  std::string cg_name = install_->cgroup().substr(cgroup2_root().size() + 1);
+  PodmanContainer ctr(unique_name("ctr"), cg_name);
+  std::string out;
+  int rc =
+      sh("CONTAINERS_CONF=" + conf + " nsenter --net=" + node.path() +
+             " podman run --runtime runc -d --name " + ctr.name() +
+             " --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --network " + network +
+             " --cgroup-parent /" + cg_name + " --rootfs " + d + "/rootfs /bin/busybox sleep 600",
+         &out);
+  ASSERT_EQ(rc, 0) << out << slurp(dir_->file("plugins.log"));
+  EXPECT_EQ(install_->map_entries("sm_netns_v1"), 1);  // enrolled by the runtime's ADD
+  std::string pid_text;
+  ASSERT_EQ(sh("podman inspect --format '{{.State.Pid}}' " + ctr.name(), &pid_text), 0);
+  const std::string ctr_netns = "/proc/" + std::to_string(std::stoi(pid_text)) + "/ns/net";
+
+  procs_.push_back(serve(Place::in(node), [] { return serve_direct("198.18.8.1", 9080, "node"); }));
+  Place sidecar;
+  sidecar.netns = ctr_netns;
+  sidecar.cgroup = install_->cgroup();
+  sidecar.uid = kProxyUid;
+  sidecar.gid = kProxyUid;
+  procs_.push_back(serve(sidecar, [] { return serve_origdst(15001); }));
+  EXPECT_EQ(connect_line(sidecar, "198.18.8.1", 9080), "DIRECT node");  // the network works
+  // The container's own process (podman exec joins its cgroup and netns).
+  rc = sh("podman exec " + ctr.name() + " /bin/busybox nc -w 3 198.18.8.1 9080 </dev/null", &out);
+  EXPECT_EQ(out.rfind("ORIG 198.18.8.1:9080 LOCAL 127.0.0.1:15001", 0), 0u) << rc << ": " << out;
+
+  procs_.clear();
+  ASSERT_EQ(sh("CONTAINERS_CONF=" + conf + " nsenter --net=" + node.path() + " podman rm -f -t 0 " +
+                   ctr.name(),
+               &out),
+            0)
+      << out;
+  EXPECT_EQ(install_->map_entries("sm_netns_v1"), 0);  // unenrolled by the runtime's DEL
 }
 
 }  // namespace
