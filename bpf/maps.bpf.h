@@ -84,7 +84,7 @@ struct {
   __type(key, __u32);
   __type(value, struct sm_stats);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sm_stats_v2 SEC(".maps");
+} sm_stats_v3 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

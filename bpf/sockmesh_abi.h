@@ -20,7 +20,7 @@
 #define SM_MAP_SK "sm_sk_v2"           /* socket storage: struct sm_sk_state */
 #define SM_MAP_LISTEN "sm_listen_v2"   /* sockhash: struct sm_listen_key -> inbound listener */
 #define SM_MAP_SOCK "sm_sock_v2"       /* sockhash: struct sm_tuple -> socket (splice) */
-#define SM_MAP_STATS "sm_stats_v2"     /* per-CPU array[1] of struct sm_stats */
+#define SM_MAP_STATS "sm_stats_v3"     /* per-CPU array[1] of struct sm_stats */
 #define SM_MAP_CONFIG "sm_config_v1"   /* array[1] of struct sm_config */
 
 #define SM_SOL_IP 0
@@ -49,6 +49,10 @@
 /* struct sm_workload.flags */
 #define SM_WL_INCLUDE_CIDRS 0x1 /* only destinations inside an include CIDR are redirected */
 #define SM_WL_SPLICE_APP 0x2    /* enroll --splice-app: the app's own sockets may be spliced */
+/* enroll --fail-open: when nothing listens on the sidecar's outbound port (127.0.0.1 or
+ * [::1] of the workload's netns), a connect goes to its original destination instead of
+ * being refused. Without it a workload fails closed, as Istio's iptables REDIRECT. */
+#define SM_WL_FAIL_OPEN 0x4
 
 /* Settings of one enrolled network namespace (a pod). */
 struct sm_workload {
@@ -148,6 +152,7 @@ struct sm_stats {
   __u64 sock_not_safe;  /* established sockets left out: splicing them is not safe */
   __u64 sock_not_owner; /* left out: the local address belongs to another netns */
   __u64 origdst_v6;     /* connects to native IPv6 destinations rewritten to [::1] */
+  __u64 fail_open;      /* --fail-open workloads: connects left direct, no sidecar listening */
 };
 
 /* struct sm_config.flags */

@@ -40,7 +40,10 @@ static_assert(plain<sm_origdst> && sizeof(sm_origdst) == 20);
 static_assert(plain<sm_sk_state> && sizeof(sm_sk_state) == 24);
 static_assert(plain<sm_listen_key> && sizeof(sm_listen_key) == 16);
 static_assert(offsetof(sm_listen_key, family) == 8);
-static_assert(plain<sm_stats> && sizeof(sm_stats) % 8 == 0);
+static_assert(plain<sm_stats> && sizeof(sm_stats) == 16 * 8);
+static_assert(offsetof(sm_stats, fail_open) == 15 * 8);  // added last: sm_stats_v3
+// Workload flags are bits of one field: distinct, and what the BPF side tests.
+static_assert((SM_WL_INCLUDE_CIDRS | SM_WL_SPLICE_APP | SM_WL_FAIL_OPEN) == 0x7);
 static_assert(plain<sm_config> && sizeof(sm_config) == 8);
 
 }  // namespace sm::abi

@@ -24,9 +24,11 @@ commands:
              [--outbound-port 15001] [--inbound-port 15006]
              [--proxy-uid 1337] [--proxy-gid G (default: the uid)]
              [--exclude-outbound-ports L] [--exclude-inbound-ports L]
-             [--exclude-cidrs L] [--include-cidrs L] [--splice-app]
+             [--exclude-cidrs L] [--include-cidrs L] [--splice-app] [--fail-open]
              CIDR lists take IPv4 and IPv6 prefixes; --splice-app lets the app's own
-             sockets be spliced (only for programs with non-blocking I/O and no splice(2))
+             sockets be spliced (only for programs with non-blocking I/O and no splice(2));
+             --fail-open (ebpf only): connects go direct while no sidecar listens
+             (default: fail closed, ECONNREFUSED, as Istio's iptables REDIRECT)
   unenroll   --netns PATH | --pid PID | --netns-cookie N [--mode ebpf|iptables] [--pin-dir DIR]
   splice     on|off [--pin-dir DIR]   switch socket splicing on a running install
   agent      [--status-file PATH] [--interval S] [--cgroup PATH] [--pin-dir DIR]
@@ -59,7 +61,8 @@ const std::map<Verb, std::map<std::string, bool>>& accepted() {
                                                            {"--exclude-inbound-ports", true},
                                                            {"--exclude-cidrs", true},
                                                            {"--include-cidrs", true},
-                                                           {"--splice-app", false}};
+                                                           {"--splice-app", false},
+                                                           {"--fail-open", false}};
   static const auto agent_flags = [] {
     auto f = enroll_flags;
     f.erase("--netns");
@@ -134,6 +137,8 @@ Status apply_flag(Command& c, const std::string& verb, const std::string& flag,
     c.splice = false;
   } else if (flag == "--splice-app") {
     s.splice_app = true;
+  } else if (flag == "--fail-open") {
+    s.fail_open = true;
   } else if (flag == "--json") {
     c.json = true;
   } else if (flag == "--netns") {
@@ -236,6 +241,12 @@ Result<Command> parse(const std::vector<std::string>& args) {
   if (c.verb == Verb::splice && !splice_arg_seen) return flag_error(verb, "say on or off");
   if (c.verb == Verb::enroll) {
     if (c.netns_path.empty()) return flag_error(verb, "needs --netns PATH or --pid PID");
+    // iptables' REDIRECT cannot ask whether the sidecar listens (Istio has no fail-open
+    // mode either): refusing beats enrolling a workload that silently fails closed.
+    if (c.settings.fail_open && c.mode == Mode::iptables)
+      return flag_error(verb,
+                        "--fail-open works only with --mode ebpf (iptables REDIRECT cannot "
+                        "tell whether the sidecar listens; Istio has no fail-open mode)");
     if (Status s = c.settings.validate(); !s) return s.error();
   }
   if (c.verb == Verb::agent || c.verb == Verb::uninstall) {

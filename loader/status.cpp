@@ -24,6 +24,7 @@ constexpr StatField kStatFields[] = {
     SM_STAT(inbound_no_listener), SM_STAT(splice_msgs),      SM_STAT(splice_bytes),
     SM_STAT(splice_miss),         SM_STAT(sock_inserted),    SM_STAT(sock_insert_fail),
     SM_STAT(sock_not_safe),       SM_STAT(sock_not_owner),   SM_STAT(origdst_v6),
+    SM_STAT(fail_open),
 };
 #undef SM_STAT
 static_assert(sizeof(kStatFields) / sizeof(kStatFields[0]) * 8 == sizeof(sm_stats),
@@ -186,6 +187,7 @@ Result<nlohmann::json> collect_status(const PinLayout& pins) {
         {"exclude_cidrs", join_cidrs(s.exclude_cidrs)},
         {"include_cidrs", join_cidrs(s.include_cidrs)},
         {"splice_app", s.splice_app},
+        {"fail_open", s.fail_open},
     });
   }
   auto st = mesh->stats();
@@ -252,6 +254,7 @@ std::string render_status_text(const nlohmann::json& j) {
     if (!w["include_cidrs"].get<std::string>().empty())
       o << " include-cidrs " << w["include_cidrs"].get<std::string>();
     if (w["splice_app"].get<bool>()) o << " splice-app";
+    if (w["fail_open"].get<bool>()) o << " fail-open";
     if (!w["inbound_link"].get<bool>()) o << " (no inbound link)";
     o << "\n";
   }

@@ -57,8 +57,8 @@ EncodedWorkload encode_workload(uint64_t netns_cookie, uint64_t netns_inode,
   e.value.inbound_port = s.inbound_port;
   e.value.proxy_uid = s.proxy_uid;
   e.value.proxy_gid = s.gid();
-  e.value.flags =
-      (s.restricts_includes() ? SM_WL_INCLUDE_CIDRS : 0) | (s.splice_app ? SM_WL_SPLICE_APP : 0);
+  e.value.flags = (s.restricts_includes() ? SM_WL_INCLUDE_CIDRS : 0) |
+                  (s.splice_app ? SM_WL_SPLICE_APP : 0) | (s.fail_open ? SM_WL_FAIL_OPEN : 0);
   e.value.netns_ino = netns_inode;
   for (uint16_t p : s.exclude_outbound_ports)
     e.ports.push_back(make_port_key(netns_cookie, p, SM_DIR_OUTBOUND));
@@ -81,6 +81,7 @@ WorkloadSettings decode_workload(uint64_t netns_cookie, const sm_workload& value
   s.proxy_uid = value.proxy_uid;
   s.proxy_gid = value.proxy_gid;
   s.splice_app = (value.flags & SM_WL_SPLICE_APP) != 0;
+  s.fail_open = (value.flags & SM_WL_FAIL_OPEN) != 0;
   for (const sm_port_key& k : ports) {
     if (k.netns_cookie != netns_cookie) continue;
     (k.direction == SM_DIR_OUTBOUND ? s.exclude_outbound_ports : s.exclude_inbound_ports)

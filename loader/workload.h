@@ -21,6 +21,7 @@ struct WorkloadSettings {
   std::vector<IpCidr> exclude_cidrs;
   std::vector<IpCidr> include_cidrs;  // empty or containing a /0: everything (both families)
   bool splice_app = false;            // --splice-app: the app's own sockets may be spliced
+  bool fail_open = false;  // --fail-open: connect direct while no sidecar listens (ebpf only)
 
   uint32_t gid() const { return proxy_gid.value_or(proxy_uid); }
   // Include CIDRs that actually restrict something (a /0 of either family means "all").

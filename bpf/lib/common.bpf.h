@@ -74,7 +74,7 @@ static __always_inline int addr_is_unspecified(const struct sm_addr* a) {
 
 static __always_inline struct sm_stats* stats(void) {
   __u32 zero = 0;
-  return bpf_map_lookup_elem(&sm_stats_v2, &zero);
+  return bpf_map_lookup_elem(&sm_stats_v3, &zero);
 }
 #define SM_COUNT(field, n)          \
   do {                              \

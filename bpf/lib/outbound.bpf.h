@@ -25,6 +25,28 @@ static __always_inline struct sm_workload* outbound_should_redirect(__u64 netns_
   return wl;
 }
 
+/* Whether the workload's sidecar listens on its outbound port in the caller's netns: on
+ * 127.0.0.1 for IPv4 connects (a dual-stack [::] listener answers that too), on [::1] for
+ * native IPv6 ones, as the rewritten connect would reach it. Only asked for --fail-open
+ * workloads: a lookup per connect costs a hash walk. */
+static __always_inline int sidecar_listening(struct bpf_sock_addr* ctx, __u16 port, int v4) {
+  struct bpf_sock_tuple t;
+  __builtin_memset(&t, 0, sizeof(t));
+  struct bpf_sock* sk;
+  if (v4) {
+    t.ipv4.daddr = bpf_htonl(0x7f000001);
+    t.ipv4.dport = bpf_htons(port);
+    sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+  } else {
+    t.ipv6.daddr[3] = bpf_htonl(1);
+    t.ipv6.dport = bpf_htons(port);
+    sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+  }
+  if (!sk) return 0;
+  bpf_sk_release(sk);
+  return 1;
+}
+
 /* The decision for one connect of a TCP socket: records the original destination in the
  * socket's storage and returns the workload when the connect must go to the sidecar. A
  * socket connects more than once after a failed connect: a connect that is not
@@ -38,6 +60,11 @@ static __always_inline struct sm_workload* outbound_connect(struct bpf_sock_addr
   if (!sk) return NULL;
   struct sm_workload* wl =
       outbound_should_redirect(bpf_get_netns_cookie(ctx), dst, dst_port, bpf_get_current_uid_gid());
+  if (wl && (wl->flags & SM_WL_FAIL_OPEN) &&
+      !sidecar_listening(ctx, wl->outbound_port, addr_is_v4(dst))) {
+    SM_COUNT(fail_open, 1);
+    wl = NULL; /* fail open: the connect goes where the application asked */
+  }
   if (!wl) {
     struct sm_sk_state* old = bpf_sk_storage_get(&sm_sk_v2, sk, 0, 0);
     if (old) old->flags &= ~SM_SK_REDIRECTED;

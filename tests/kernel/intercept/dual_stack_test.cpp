@@ -138,6 +138,22 @@ TEST_P(DualStack, SidecarDownFailsClosedForIpv6) {
   EXPECT_EQ(from_app(kSrv6, 9080), "ERR ECONNREFUSED");
 }
 
+// --fail-open looks for the listener where the rewritten connect would go: [::1] for a
+// native IPv6 destination, 127.0.0.1 for a v4-mapped one (a dual-stack sidecar is both).
+TEST_P(DualStack, FailOpenChecksTheSidecarOfEachFamily) {
+  if (!ebpf()) GTEST_SKIP() << "--fail-open is eBPF only (intercept_test checks the refusal)";
+  enroll("--fail-open");
+  EXPECT_EQ(from_app(kSrv6, 9080), "DIRECT srv");
+  EXPECT_EQ(from_app("::ffff:" + kSrv, 9080), "DIRECT srv");
+  EXPECT_EQ(install_->counter("fail_open"), 2u);
+  start_sidecar(*app_);
+  std::string v6 = from_app(kSrv6, 9080);
+  EXPECT_NE(v6.find(" ORIG6 [" + kSrv6 + "]:9080 LOCAL [::1]:15001 "), std::string::npos) << v6;
+  std::string v4 = from_app("::ffff:" + kSrv, 9080);
+  EXPECT_TRUE(starts(v4, "ORIG " + kSrv + ":9080 ")) << v4;
+  EXPECT_EQ(install_->counter("fail_open"), 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, DualStack, ::testing::Values(Mode::ebpf, Mode::iptables),
                          [](const auto& p) {
                            return p.param == Mode::ebpf ? std::string("ebpf")

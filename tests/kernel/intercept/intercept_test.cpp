@@ -184,6 +184,34 @@ TEST_P(Intercept, NamespacesThatAreNotEnrolledAreUntouched) {
 TEST_P(Intercept, SidecarDownFailsClosed) {
   enroll(*app_);
   EXPECT_EQ(from_app(kSrv, 9080), "ERR ECONNREFUSED");
+  if (ebpf()) {
+    EXPECT_EQ(install_->counter("fail_open"), 0u);
+  }
+}
+
+// enroll --fail-open: while nothing listens on the sidecar's port the connect goes where
+// the app asked (and is counted); once the sidecar listens it is redirected again. Istio's
+// iptables REDIRECT has no such mode, so there the flag is refused.
+TEST_P(Intercept, FailOpenGoesDirectWhileNoSidecarListens) {
+  if (!ebpf()) {
+    std::string out;
+    EXPECT_NE(install_->loader("enroll --mode iptables --fail-open --netns " + app_->path(), &out),
+              0);
+    EXPECT_NE(out.find("--fail-open works only with --mode ebpf"), std::string::npos) << out;
+    EXPECT_EQ(from_app(kSrv, 9080), "DIRECT srv");  // nothing was enrolled
+    return;
+  }
+  enroll(*app_, "--fail-open");
+  EXPECT_EQ(from_app(kSrv, 9080), "DIRECT srv");
+  EXPECT_EQ(install_->counter("fail_open"), 1u);
+  EXPECT_EQ(install_->counter("connect_redirected"), 0u);
+  auto status = nlohmann::json::parse(install_->status_json());
+  EXPECT_TRUE(status["workloads"][0]["fail_open"].get<bool>()) << status.dump();
+  start_sidecar(*app_);
+  std::string line = from_app(kSrv, 9080);
+  EXPECT_EQ(line.rfind(redirected_to(kSrv + ":9080"), 0), 0u) << line;
+  EXPECT_EQ(install_->counter("fail_open"), 1u);
+  EXPECT_EQ(install_->counter("connect_redirected"), 1u);
 }
 
 TEST_P(Intercept, InboundConnectionsAreSteeredToTheSidecar) {

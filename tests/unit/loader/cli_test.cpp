@@ -59,6 +59,11 @@ TEST(Cli, InstallAndSplice) {
   EXPECT_EQ(p({"splice", "off"})->splice, std::optional<bool>(false));
   EXPECT_TRUE(p({"enroll", "--netns", "/run/netns/x", "--splice-app"})->settings.splice_app);
   EXPECT_FALSE(p({"enroll", "--netns", "/run/netns/x"})->settings.splice_app);
+  EXPECT_TRUE(p({"enroll", "--netns", "/run/netns/x", "--fail-open"})->settings.fail_open);
+  EXPECT_FALSE(p({"enroll", "--netns", "/run/netns/x"})->settings.fail_open);  // fail closed
+  EXPECT_EQ(err({"enroll", "--netns", "/run/netns/x", "--mode", "iptables", "--fail-open"}),
+            "enroll: --fail-open works only with --mode ebpf (iptables REDIRECT cannot tell "
+            "whether the sidecar listens; Istio has no fail-open mode)");
   EXPECT_EQ(err({"splice"}), "splice: say on or off");
   EXPECT_EQ(err({"splice", "on", "off"}), "splice: give on or off once");
   EXPECT_TRUE(p({"-v", "status", "--json"})->json);

@@ -61,6 +61,11 @@ TEST(Workload, Ipv6CidrsAndSpliceAppAreEncodedAndDecoded) {
   EXPECT_EQ(ntohl(e.cidrs[0].addr.be32[0]), 0x20010002u);
   WorkloadSettings d = decode_workload(5, e.value, e.ports, e.cidrs);
   EXPECT_TRUE(d.splice_app);
+  EXPECT_FALSE(d.fail_open);
+  s.fail_open = true;
+  EXPECT_EQ(encode_workload(5, 1, s).value.flags,
+            static_cast<uint32_t>(SM_WL_INCLUDE_CIDRS | SM_WL_SPLICE_APP | SM_WL_FAIL_OPEN));
+  EXPECT_TRUE(decode_workload(5, encode_workload(5, 1, s).value, {}, {}).fail_open);
   ASSERT_EQ(d.exclude_cidrs.size(), 2u);
   EXPECT_EQ(d.exclude_cidrs[0].str(), "2001:2:0:7::/64");
   EXPECT_EQ(d.exclude_cidrs[1].str(), "198.19.0.0/16");
