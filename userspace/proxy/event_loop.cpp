@@ -23,8 +23,12 @@ std::string explain(const Error& e) {
   const std::string sysctl = io_uring_disabled_sysctl();
   if (!sysctl.empty() && sysctl != "0")
     why += " (kernel.io_uring_disabled = " + sysctl + ")";
-  else if (e.code == EPERM || e.code == ENOSYS)
-    why += " (a seccomp profile such as Docker's or containerd's default blocks io_uring)";
+  else if (e.code == EPERM)
+    why += " (a seccomp profile refuses io_uring: Docker's and containerd's defaults do)";
+  else if (e.code == ENOSYS)
+    why +=
+        " (a seccomp profile refuses io_uring, as podman's default does, or the kernel has "
+        "none)";
   return why;
 }
 

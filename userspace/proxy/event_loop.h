@@ -1,7 +1,7 @@
-// Which event loop the workers run. io_uring is the default; where it is blocked (the
-// default seccomp profiles of Docker and containerd answer io_uring_setup with EPERM, older
-// kernels or stricter filters with ENOSYS, kernel.io_uring_disabled with EPERM) --event-loop
-// auto falls back to epoll, and --event-loop uring refuses to start.
+// Which event loop the workers run. io_uring is the default. Where it is blocked (the
+// default seccomp profiles of Docker and containerd answer io_uring_setup with EPERM,
+// podman's (4.3) and kernels without io_uring with ENOSYS, kernel.io_uring_disabled with
+// EPERM), --event-loop auto falls back to epoll and --event-loop uring refuses to start.
 #pragma once
 
 #include <string>
