@@ -70,17 +70,6 @@ class Report:
         print(text, file=self.out, flush=True)
 
 
-def wait_rule(mesh, service, version, needle, timeout=10):
-    """Until the sidecar's /config_dump mentions `needle` (a rule has landed)."""
-    deadline = time.monotonic() + timeout
-    t0 = time.monotonic()
-    while time.monotonic() < deadline:
-        if needle in mesh.admin(service, version, "/config_dump").get("body", ""):
-            return time.monotonic() - t0
-        time.sleep(0.05)
-    return None
-
-
 def loader_status_summary(mesh):
     out = m.sh([mesh.loader, "status", "--pin-dir", m.PIN_DIR], check=False)
     try:
@@ -232,7 +221,7 @@ def keep_message(mesh):
         "| grep -A1 'served by'",
         "  ip netns exec sm-demo-user curl -s -b user=jason http://{}:9080/productpage".format(pp),
         "  watch -n1 'ip netns exec sm-demo-reviews-v1 curl -s 127.0.0.1:15000/stats | grep -v \" 0$\"'",
-        "  ip netns exec sm-demo-productpage-v1 curl -s 127.0.0.1:15000/config_dump | less",
+        "  ip netns exec sm-demo-productpage-v1 curl -s '127.0.0.1:15000/config_dump?format=sockmesh' | less",
         "  ip netns exec sm-demo-consul curl -X PUT --data-binary "
         "@tests/istio/bookinfo/virtual-service-reviews-v3.yaml "
         "http://{}:8500/v1/kv/{}/reviews   # all reviews to v3".format(m.CONSUL_ADDR, m.RULES_KV),

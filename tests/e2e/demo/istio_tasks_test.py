@@ -4,7 +4,8 @@ through the real productpage from the (not enrolled) user namespace, with the ru
 Consul KV as a user would: request routing, traffic shifting, request timeouts, fault
 injection and circuit breaking. The same expectations hold in both interception modes.
 
-usage: istio_tasks_test.py --build-dir DIR --mode ebpf|iptables [RoutingTasks|FaultTasks ...]
+usage: istio_tasks_test.py --build-dir DIR --mode ebpf|iptables
+                           [RoutingTasks|FaultTasks|MeshLifecycle|OutlierEjection ...]
 Exit 77 (CTest: skipped) when not root."""
 import argparse
 import json
@@ -75,11 +76,13 @@ class MeshTest(unittest.TestCase):
     def tables(self):
         out = {}
         for service, version, _ in m.WORKLOADS:
-            r = self.mesh.admin(service, version, "/config_dump")
+            # The native table (a plain /config_dump is Envoy's ConfigDump shape).
+            r = self.mesh.admin(service, version, "/config_dump?format=sockmesh")
             try:
                 doc = json.loads(r.get("body", "{}"))
             except ValueError:
                 doc = {}
+            self.assertIn("virtual_hosts", doc, "{}-{}: {}".format(service, version, r)[:500])
             cp = doc.get("control_plane", {})
             self.assertEqual(cp.get("rules_rejected", []), [],
                              "{}-{} refused rules".format(service, version))
@@ -209,6 +212,62 @@ class FaultTasks(MeshTest):
         self.assertIn(RATINGS_DOWN, jason["body"])
         self.assertLess(jason["ms"], 2000)
         self.assertEqual(set(self.versions(10)), {"v1"})
+
+
+class MeshLifecycle(MeshTest):
+    """What the mesh itself must survive: a namespace left out, a sidecar restarted, a
+    workload unenrolled."""
+
+    def test_a_namespace_not_enrolled_is_untouched(self):
+        # The user namespace dials reviews-v1's address with reviews' Host: nothing on its
+        # side routes it, so v1 answers every time (a sidecar would spread it over v1-v3).
+        addr = dict((v, a) for s, v, a in m.WORKLOADS if s == "reviews")["v1"]
+        for _ in range(10):
+            r = self.mesh.http(m.PREFIX + "-user", addr, 9080, "/reviews/0",
+                               {"Host": "reviews.service.consul:9080"})
+            self.assertEqual(r.get("status"), 200, r)
+            self.assertEqual(json.loads(r["body"])["podname"], "reviews-v1")
+
+    def test_a_restarted_sidecar_recovers(self):
+        self.assertEqual(d.reviews_version(self.page())[:1], "v")
+        self.mesh.stop_sidecar("productpage", "v1")
+        self.mesh.start_sidecar("productpage", "v1")
+        self.mesh.wait_endpoints()
+        got = self.versions(15)
+        self.assertEqual(set(got), {"v1", "v2", "v3"}, got)
+
+    def test_unenrolling_restores_direct_traffic(self):
+        try:
+            self.mesh.unenroll("productpage", "v1")
+            # productpage's app now dials the first reviews address of its hosts file
+            # itself: reviews-v1, every time.
+            self.assertEqual(set(self.versions(15)), {"v1"})
+        finally:
+            self.mesh.enroll("productpage", "v1")
+        got = self.versions(15)
+        self.assertEqual(set(got), {"v1", "v2", "v3"}, got)
+
+
+
+class OutlierEjection(MeshTest):
+    """A failing reviews instance is ejected (its own mesh: an ejection outlives the rule)."""
+
+    def test_outlier_ejection_of_a_failing_instance(self):
+        docs = [doc for doc in self.base_rules.split("\n---\n") if "name: reviews\n" not in doc]
+        docs.append(rule("destination-rule-reviews-outlier.yaml"))
+        self.apply("destination-rule-all", "\n---\n".join(docs))
+        self.mesh.stop("reviews-v3")  # the app; its sidecar stays and answers 503
+        try:
+            self.versions(12)  # some of these meet the failing instance
+            got = self.versions(15)
+            self.assertEqual(set(got), {"v1", "v2"}, got)
+            stats = self.mesh.admin("productpage", "v1", "/stats")["body"]
+            ejected = sum(int(line.rsplit(": ", 1)[1]) for line in stats.splitlines()
+                          if "reviews.service.consul" in line and
+                          line.split(": ")[0].endswith("outlier_detection.ejections_enforced_total"))
+            self.assertGreater(ejected, 0, stats)
+        finally:
+            self.mesh.start_app("reviews", "v3")
 
 
 def main():
