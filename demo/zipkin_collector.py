@@ -21,19 +21,31 @@ STATS = {"posts": 0, "spans": 0, "rejected": 0}
 
 
 def render_tree(spans):
-    """Lines drawing one trace: each span under its parent, with service, kind, name and
-    duration. Spans whose parent is missing are roots."""
-    by_id = {}
+    """Lines drawing one trace: each span under its parent, with service, kind, name, start
+    offset and duration. Envoy-style shared spans (a SERVER span that reuses its caller's
+    CLIENT span id) go under that CLIENT span; a CLIENT span goes under the SERVER span of
+    the request it was made for. Spans whose parent is missing are roots."""
+    clients, servers, others = {}, {}, {}
     for s in spans:
-        by_id.setdefault(s.get("id"), s)
+        table = {"CLIENT": clients, "SERVER": servers}.get(s.get("kind"), others)
+        table.setdefault(s.get("id"), s)
+
+    def parent_of(s):
+        if s.get("kind") == "SERVER" and s.get("id") in clients:
+            return clients[s["id"]]  # the shared span's client side
+        p = s.get("parentId")
+        if not p:
+            return None
+        return servers.get(p) or clients.get(p) or others.get(p)
+
     children = {}
     roots = []
     for s in sorted(spans, key=lambda s: s.get("timestamp", 0)):
-        parent = s.get("parentId")
-        if parent and parent in by_id and parent != s.get("id"):
-            children.setdefault(parent, []).append(s)
-        else:
+        parent = parent_of(s)
+        if parent is None or parent is s:
             roots.append(s)
+        else:
+            children.setdefault(id(parent), []).append(s)
     t0 = min((s.get("timestamp", 0) for s in spans), default=0)
     lines = []
 
@@ -44,15 +56,17 @@ def render_tree(spans):
         svc = (s.get("localEndpoint") or {}).get("serviceName", "?")
         tags = s.get("tags") or {}
         status = tags.get("http.status_code", "")
-        lines.append("{}{} {} {} {}  +{:.1f} ms  {:.1f} ms{}".format(
-            "  " * depth, "└─" if depth else "*", svc, s.get("kind", "?"), s.get("name", "?"),
-            (s.get("timestamp", t0) - t0) / 1000.0, s.get("duration", 0) / 1000.0,
-            "  " + status if status else ""))
-        for c in children.get(s.get("id"), []):
+        lines.append("{}{} {} {}  +{:.1f} ms  {:.1f} ms{}".format(
+            "   " * (depth - 1) + "└─ " if depth else "", svc, s.get("kind", "?"),
+            s.get("name", "?"), (s.get("timestamp", t0) - t0) / 1000.0,
+            s.get("duration", 0) / 1000.0, "  " + status if status else ""))
+        for c in children.get(id(s), []):
             walk(c, depth + 1, seen)
     seen = set()
     for r in roots:
         walk(r, 0, seen)
+    for s in spans:  # a cycle of bad parent ids still shows every span
+        walk(s, 0, seen)
     return lines
 
 
