@@ -76,9 +76,11 @@ std::optional<CniError> read_settings(const Json& conf, WorkloadSettings& s) {
   if (auto e = ports("excludeInboundPorts", s.exclude_inbound_ports)) return e;
   if (auto e = cidrs("excludeCidrs", s.exclude_cidrs)) return e;
   if (auto e = cidrs("includeCidrs", s.include_cidrs)) return e;
-  if (conf.contains("spliceApp")) {
-    if (!conf["spliceApp"].is_boolean()) return config_error("spliceApp: must be true or false");
-    s.splice_app = conf["spliceApp"].get<bool>();
+  for (auto [key, flag] :
+       {std::pair{"spliceApp", &s.splice_app}, std::pair{"failOpen", &s.fail_open}}) {
+    if (!conf.contains(key)) continue;
+    if (!conf[key].is_boolean()) return config_error(std::string(key) + ": must be true or false");
+    *flag = conf[key].get<bool>();
   }
   return std::nullopt;
 }
@@ -142,6 +144,10 @@ std::variant<NetConf, CniError> parse_netconf(const std::string& stdin_text) {
   else
     return config_error("mode: '" + mode + "': must be ebpf or iptables");
   if (auto e = read_settings(conf, nc.settings)) return *e;
+  if (nc.settings.fail_open && nc.mode == Mode::iptables)
+    return config_error(
+        "failOpen: works only with mode ebpf (iptables REDIRECT cannot tell "
+        "whether the sidecar listens)");
   if (Status s = nc.settings.validate(); !s) return config_error(s.error().message());
   if (conf.contains("excludeNamespaces")) {
     const Json& ns = conf["excludeNamespaces"];
@@ -275,6 +281,7 @@ Json plugin_entry(const std::string& pin_dir, Mode mode, const WorkloadSettings&
   e["excludeCidrs"] = csv(s.exclude_cidrs);
   e["includeCidrs"] = csv(s.include_cidrs);
   if (s.splice_app) e["spliceApp"] = true;
+  if (s.fail_open) e["failOpen"] = true;
   e["capabilities"] = Json{{kAnnotationsCapability, true}};
   return e;
 }

@@ -20,7 +20,7 @@ using Json = nlohmann::ordered_json;  // keeps the runtime's key order in what w
 inline constexpr const char* kPluginType = "sockmesh-cni";
 inline constexpr const char* kSpecVersion = "1.0.0";
 inline const std::vector<std::string> kSupportedVersions = {"0.3.0", "0.3.1", "0.4.0", "1.0.0"};
-// containerd (1.5+) and CRI-O (1.28+) put the pod's annotations in runtimeConfig under
+// containerd (1.5+) and CRI-O (since 2023) put the pod's annotations in runtimeConfig under
 // this key when the plugin's config declares the capability.
 inline constexpr const char* kAnnotationsCapability = "io.kubernetes.cri.pod-annotations";
 

@@ -252,6 +252,8 @@ Result<Command> parse(const std::vector<std::string>& args) {
   if (c.verb == Verb::agent || c.verb == Verb::uninstall) {
     if (c.cni_bin_dir.empty() != c.cni_conf_dir.empty())
       return flag_error(verb, "give both --cni-bin-dir and --cni-conf-dir, or neither");
+    if (c.settings.fail_open && c.mode == Mode::iptables)  // as enroll: see there
+      return flag_error(verb, "--fail-open works only with --mode ebpf");
     if (Status s = c.settings.validate(); !s) return s.error();
   }
   if (c.verb == Verb::unenroll) {

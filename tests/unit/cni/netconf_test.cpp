@@ -71,6 +71,9 @@ TEST(NetConf, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_EQ(conf_err(head + R"("pinDir":"rel"})").msg,
             "sockmesh-cni config: pinDir: 'rel': needs an absolute path");
+  EXPECT_EQ(conf_err(head + R"("failOpen":"yes"})").msg,
+            "sockmesh-cni config: failOpen: must be true or false");
+  EXPECT_EQ(conf_err(head + R"("failOpen":true,"mode":"iptables"})").code, kInvalidConfig);
   EXPECT_EQ(conf_err(head + R"("excludeNamespaces":"kube-system"})").msg,
             "sockmesh-cni config: excludeNamespaces: must be an array of strings");
 }
@@ -175,6 +178,7 @@ TEST(PluginEntry, RoundTripsThroughTheParser) {
   s.proxy_gid = 2000;
   s.exclude_inbound_ports = {15020, 15021};
   s.include_cidrs = {*parse_cidr("198.18.0.0/15", "")};
+  s.splice_app = true;
   Json e = plugin_entry("/sys/fs/bpf/sm-x", Mode::iptables, s);
   e["cniVersion"] = "1.0.0";
   e["name"] = "n";
@@ -185,6 +189,13 @@ TEST(PluginEntry, RoundTripsThroughTheParser) {
   EXPECT_EQ(c.settings.gid(), 2000u);
   EXPECT_EQ(c.settings.exclude_inbound_ports, s.exclude_inbound_ports);
   EXPECT_EQ(c.settings.include_cidrs, s.include_cidrs);
+  EXPECT_TRUE(c.settings.splice_app);
+  EXPECT_FALSE(c.settings.fail_open);
+  s.fail_open = true;
+  Json open_entry = plugin_entry("/p", Mode::ebpf, s);
+  open_entry["cniVersion"] = "1.0.0";
+  NetConf open = conf_ok(open_entry.dump());
+  EXPECT_TRUE(open.settings.fail_open);
   EXPECT_EQ(e["capabilities"]["io.kubernetes.cri.pod-annotations"], true);
 }
 

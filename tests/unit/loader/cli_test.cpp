@@ -125,6 +125,9 @@ TEST(Cli, AgentTakesStatusFileIntervalCniDirsAndEnrollDefaults) {
   EXPECT_EQ(err({"agent", "--cni-bin-dir", "/b"}),
             "agent: give both --cni-bin-dir and --cni-conf-dir, or neither");
   EXPECT_EQ(err({"agent", "--netns", "/x"}), "agent: unknown flag --netns");
+  EXPECT_EQ(err({"agent", "--mode", "iptables", "--fail-open"}),
+            "agent: --fail-open works only with --mode ebpf");
+  EXPECT_TRUE(p({"agent", "--fail-open"})->settings.fail_open);
 }
 
 }  // namespace
