@@ -179,7 +179,8 @@ TEST(Reporter, AGoneCollectorNeverBlocksTheCaller) {
   Reporter r(c);
   const auto start = Clock::now();
   for (uint64_t i = 1; i <= 10000; ++i) r.report(span(i));
-  EXPECT_LT(Clock::now() - start, 500ms);
+  // Not a benchmark: a caller that waited for the collector would take seconds here.
+  EXPECT_LT(Clock::now() - start, 2000ms);
   EXPECT_LE(r.queued(), 100u);
   ASSERT_TRUE(eventually([&] { return r.stats().reports_failed >= 1; }));
   EXPECT_GE(r.stats().spans_dropped, 10000u - 100u);  // the queue bound, then the failed batch
@@ -193,7 +194,8 @@ TEST(Reporter, AStalledCollectorTimesOutAndTheQueueStaysBounded) {
   Reporter r(c);
   const auto start = Clock::now();
   for (uint64_t i = 1; i <= 1000; ++i) r.report(span(i));
-  EXPECT_LT(Clock::now() - start, 200ms);
+  // A caller that waited out the stalled POST (300 ms each) would take minutes.
+  EXPECT_LT(Clock::now() - start, 2000ms);
   ASSERT_TRUE(eventually([&] { return r.stats().reports_failed >= 1; }));
   EXPECT_LE(r.queued(), 50u);
   EXPECT_GE(r.stats().spans_dropped, 950u);
