@@ -1,0 +1,184 @@
+// Operations under continuous load (issue 13): a client keeps sending requests through the
+// enrolled netns, on a keep-alive connection and on new connections, while
+//   - the loader is upgraded: `install` of a build whose BPF programs differ (sm-loader-next:
+//     the same sources compiled for BPF CPU v3, so every program's instructions change)
+//     replaces each attached program with bpf_link_update;
+//   - the sidecar is killed and restarted, with enroll --fail-open and without.
+// Each reports requests sent and failed.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "mesh.h"
+
+namespace sm::test {
+namespace {
+
+const std::string kVip = "198.18.2.100";
+
+using LoaderUpgrade = ProxyMesh;
+
+struct LoadCounts {
+  uint64_t sent = 0, failed = 0, keepalive = 0, fresh = 0, fresh_failed = 0;
+  std::string first_failure;
+};
+
+// For `seconds`, alternately one request on a kept-alive connection and one on a new
+// connection. A response that says `connection: close` ends the kept-alive connection
+// cleanly (nginx closes after 100 requests): the next one opens another.
+LoadCounts drive(double seconds, const std::string& addr, uint16_t port) {
+  LoadCounts n;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  std::unique_ptr<HttpConn> kept;
+  auto check = [&](const HttpResponse& r, const char* kind) {
+    ++n.sent;
+    if (r.status == 200) return true;
+    ++n.failed;
+    if (n.first_failure.empty()) n.first_failure = std::string(kind) + ": " + r.serialize();
+    return false;
+  };
+  while (std::chrono::steady_clock::now() < end) {
+    if (!kept) kept = std::make_unique<HttpConn>(addr, port);
+    HttpResponse r;
+    if (kept->ok() && kept->send(get("reviews", "/"))) r = kept->read(3000);
+    ++n.keepalive;
+    if (!check(r, "keep-alive") || r.header("connection") == "close") kept.reset();
+    HttpConn fresh(addr, port);
+    HttpResponse f;
+    if (fresh.ok() && fresh.send(get("reviews", "/", "connection: close\r\n")))
+      f = fresh.read(3000);
+    ++n.fresh;
+    if (!check(f, "new connection")) ++n.fresh_failed;
+  }
+  return n;
+}
+
+// Runs drive() for `seconds` as the app (uid 1000, the install's cgroup) while `during`
+// runs here; returns the child's counts and prints them.
+LoadCounts under_load(const Place& client, const std::string& file, double seconds,
+                      const std::string& addr, uint16_t port, const std::function<void()>& during,
+                      const char* what) {
+  Proc load(client, [&] {
+    LoadCounts n = drive(seconds, addr, port);
+    std::ofstream(file) << n.sent << " " << n.failed << " " << n.keepalive << " " << n.fresh << " "
+                        << n.fresh_failed << "\n"
+                        << n.first_failure;
+    return 0;
+  });
+  during();
+  EXPECT_EQ(load.wait(), 0);
+  std::ifstream in(file);
+  LoadCounts n;
+  in >> n.sent >> n.failed >> n.keepalive >> n.fresh >> n.fresh_failed;
+  std::getline(in >> std::ws, n.first_failure, '\0');
+  std::printf(
+      "%s: sent %llu (keep-alive %llu, new connections %llu), failed %llu (on new "
+      "connections %llu)\n",
+      what, static_cast<unsigned long long>(n.sent), static_cast<unsigned long long>(n.keepalive),
+      static_cast<unsigned long long>(n.fresh), static_cast<unsigned long long>(n.failed),
+      static_cast<unsigned long long>(n.fresh_failed));
+  ::testing::Test::RecordProperty("sent", std::to_string(n.sent));
+  ::testing::Test::RecordProperty("failed", std::to_string(n.failed));
+  return n;
+}
+
+int run_loader(const std::string& path, const std::string& args, std::string* out) {
+  std::string cmd = path + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[512];
+  while (size_t k = std::fread(buf, 1, sizeof buf, p)) out->append(buf, k);
+  return ::pclose(p);
+}
+
+TEST_P(LoaderUpgrade, InstallOfChangedProgramsUnderLoadLosesNoRequest) {
+  if (!ebpf()) GTEST_SKIP() << "upgrading the BPF programs is an eBPF-mode matter";
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  const std::string where = "--cgroup " + install_->cgroup() + " --pin-dir " + install_->pin_dir();
+  LoadCounts n = under_load(
+      client(), tmp_->file("load-counts"), 3.0, kVip, 9080,
+      [&] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::string out;
+        EXPECT_EQ(run_loader(SM_LOADER_NEXT, "install " + where, &out), 0) << out;
+        EXPECT_NE(out.find("upgraded"), std::string::npos) << out;
+        // And back to this build's programs, still under load.
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::string back;
+        EXPECT_EQ(install_->loader("install --cgroup " + install_->cgroup(), &back), 0) << back;
+        EXPECT_NE(back.find("upgraded"), std::string::npos) << back;
+      },
+      "loader upgrade under load");
+  EXPECT_GT(n.keepalive, 100u);
+  EXPECT_GT(n.fresh, 100u);
+  EXPECT_EQ(n.failed, 0u) << n.first_failure;
+  // Every redirected connection still found its original destination.
+  EXPECT_EQ(stat("listener.outbound.downstream_cx_no_destination"), 0u);
+  EXPECT_EQ(install_->counter("origdst_missing"), 0u);
+}
+
+using SidecarRestart = ProxyMesh;
+
+// The sidecar killed (SIGKILL) and started again under load, the client dialing a real
+// server (198.18.2.3:9080) through the mesh. Returns the counts.
+LoadCounts kill_and_restart(const Place& client, const std::string& file,
+                            const std::function<void()>& stop, const std::function<void()>& start,
+                            const char* what) {
+  return under_load(
+      client, file, 3.0, "198.18.2.3", 9080,
+      [&] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        start();  // returns once /ready says LIVE
+      },
+      what);
+}
+
+// Default (both modes): fail closed. While no sidecar listens, connects are refused; once it
+// is back, requests succeed again.
+TEST_P(SidecarRestart, KilledSidecarFailsClosedUntilItIsBack) {
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  LoadCounts n = kill_and_restart(
+      client(), tmp_->file("load-counts"), [&] { stop_proxy(); }, [&] { start_routed_proxy(); },
+      ebpf() ? "sidecar kill, fail closed (ebpf)" : "sidecar kill, fail closed (iptables)");
+  EXPECT_GT(n.fresh_failed, 0u) << "nothing was refused while the sidecar was down";
+  EXPECT_LT(n.failed, n.sent / 2);
+  EXPECT_EQ(http(kSrv1, 9080, get("reviews", "/")).status, 200);  // served again
+  if (ebpf()) {
+    EXPECT_EQ(install_->counter("fail_open"), 0u);
+  }
+}
+
+// enroll --fail-open (eBPF only): while the sidecar is down, new connections go straight
+// to the server and succeed (counted as fail_open). What the kill itself cuts still fails:
+// the one request in flight (the client sends one at a time) and the next request on the
+// kept-alive connection the killed sidecar held, so at most one of each kind.
+TEST_P(SidecarRestart, KilledSidecarWithFailOpenGoesDirect) {
+  if (!ebpf()) GTEST_SKIP() << "--fail-open is eBPF only";
+  install_->enroll(*app_, "--fail-open");
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  LoadCounts n = kill_and_restart(
+      client(), tmp_->file("load-counts"), [&] { stop_proxy(); }, [&] { start_routed_proxy(); },
+      "sidecar kill, --fail-open (ebpf)");
+  EXPECT_GT(install_->counter("fail_open"), 0u);
+  EXPECT_LE(n.fresh_failed, 1u) << n.first_failure;
+  EXPECT_LE(n.failed - n.fresh_failed, 1u) << n.first_failure;
+  EXPECT_EQ(http(kSrv1, 9080, get("reviews", "/")).status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SidecarRestart, ::testing::Values(Mode::ebpf, Mode::iptables),
+                         mode_name);
+
+INSTANTIATE_TEST_SUITE_P(Modes, LoaderUpgrade, ::testing::Values(Mode::ebpf, Mode::iptables),
+                         mode_name);
+
+}  // namespace
+}  // namespace sm::test
