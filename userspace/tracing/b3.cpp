@@ -67,20 +67,46 @@ B3 parse_b3_single(std::string_view value) {
 }
 
 B3 extract_b3(const http::HeaderList& headers) {
-  if (const http::Header* single = headers.find("b3")) {
+  // One pass over the fields (this runs for every request): the first of each name counts.
+  const http::Header *single = nullptr, *trace = nullptr, *span = nullptr, *parent = nullptr,
+                     *sampled = nullptr, *flags = nullptr;
+  for (const http::Header& h : headers) {
+    auto is = [&](const http::Header*& slot, std::string_view name) {
+      if (!slot && http::ascii::iequals(h.name, name)) slot = &h;
+    };
+    switch (h.name.size()) {
+      case 2:
+        is(single, "b3");
+        break;
+      case 10:
+        is(flags, "x-b3-flags");
+        break;
+      case 11:
+        is(span, "x-b3-spanid");
+        break;
+      case 12:
+        is(trace, "x-b3-traceid");
+        is(sampled, "x-b3-sampled");
+        break;
+      case 17:
+        is(parent, "x-b3-parentspanid");
+        break;
+      default:
+        break;
+    }
+  }
+  if (single) {
     B3 b = parse_b3_single(single->value);
     if (b.malformed.empty()) return b;
     // A malformed single header falls back to the multi headers, as Envoy does.
   }
   B3 b;
-  if (headers.value("x-b3-flags") == "1") b.debug = true;
-  if (const http::Header* s = headers.find("x-b3-sampled")) {
+  if (flags && flags->value == "1") b.debug = true;
+  if (sampled) {
     bool ignored = false;
-    b.sampling = sampling_of(s->value, ignored);
+    b.sampling = sampling_of(sampled->value, ignored);
   }
   if (b.debug) b.sampling = Sampling::sample;
-  const http::Header* trace = headers.find("x-b3-traceid");
-  const http::Header* span = headers.find("x-b3-spanid");
   if (!trace && !span) return b;
   auto t = trace ? parse_trace_id(trace->value) : std::nullopt;
   auto s = span ? parse_span_id(span->value) : std::nullopt;
@@ -88,7 +114,7 @@ B3 extract_b3(const http::HeaderList& headers) {
     b.malformed = "x-b3-traceid/x-b3-spanid missing or not 16/32 hex digits";
     return b;
   }
-  if (const http::Header* parent = headers.find("x-b3-parentspanid")) {
+  if (parent) {
     auto p = parse_span_id(parent->value);
     if (!p) {
       b.malformed = "x-b3-parentspanid is not 16 hex digits";

@@ -69,9 +69,8 @@ SpanContext Tracer::begin(const http::HeaderList& headers, const BeginInfo& info
   if (info.request_id.empty()) {
     d.request_id = random_request_id();
     d.request_id_made = true;
-  } else {
-    d.request_id.assign(info.request_id);
   }
+  const std::string_view request_id = d.request_id_made ? d.request_id : info.request_id;
   const B3 in = extract_b3(headers);
   d.debug = in.debug;
   switch (in.sampling) {
@@ -82,9 +81,11 @@ SpanContext Tracer::begin(const http::HeaderList& headers, const BeginInfo& info
       d.sampled = false;
       break;
     case Sampling::unset:
-      d.sampled = sample_by_request_id(d.request_id);
+      d.sampled = sample_by_request_id(request_id);
       break;
   }
+  // The request id is kept only where it is used: a sampled span's tag, or a made one.
+  if (d.sampled && !d.request_id_made) d.request_id.assign(info.request_id);
   bool shared = false;
   if (in.has_context()) {
     d.trace_id = *in.trace_id;

@@ -65,6 +65,8 @@ class SpanContext {
   const TraceId& trace_id() const { return d_.trace_id; }
   uint64_t span_id() const { return d_.span_id; }
   uint64_t parent_id() const { return d_.parent_id; }
+  // The x-request-id begin() made, or the request's own when sampled ("" otherwise: an
+  // unsampled request costs no copy).
   const std::string& request_id() const { return d_.request_id; }
   // Fields to set (replacing any of the same name) on the request forwarded upstream:
   // x-b3-traceid, x-b3-spanid, x-b3-parentspanid (when there is a parent), x-b3-sampled,

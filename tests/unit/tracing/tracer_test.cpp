@@ -164,6 +164,8 @@ TEST(Tracer, NotSampledIsPropagatedAndNothingIsReported) {
                                   {"x-b3-sampled", "0"}};
   SpanContext ctx = t.begin(http::HeaderList(in), outbound("rid"));
   EXPECT_FALSE(ctx.sampled());
+  EXPECT_EQ(ctx.request_id(), "");  // not copied for a request that is not traced
+  EXPECT_EQ(upstream(ctx).count("x-request-id"), 0u);
   EXPECT_EQ(upstream(ctx)["x-b3-sampled"], "0");
   EXPECT_EQ(upstream(ctx)["x-b3-traceid"], "463ac35c9f6413ad");
   t.finish(ctx, {.status = 200});
