@@ -33,8 +33,10 @@ $(BUILD_DIR)/build.ninja:
 build: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# All three tiers. Kernel and e2e tests skip (and say so) when not root.
-test: build
+# All three tiers. Kernel and e2e tests skip (and say so) when not root. Like `make demo`,
+# it installs what is missing first (deps, then the build: in that order, also under -j).
+test: deps
+	@$(MAKE) --no-print-directory build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 test-unit test-kernel test-e2e: test-%: build
