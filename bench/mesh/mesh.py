@@ -267,9 +267,11 @@ class Mesh:
                 run(["ip", "netns", "add", ns])
                 self.netns.append(ns)
                 run(["ip", "-n", ns, "link", "set", "lo", "up"])
-                # Many short connections: no port or TIME_WAIT exhaustion in any netns.
+                # Many short connections: no port or TIME_WAIT exhaustion in any netns. The
+                # range starts above the sidecar ports (15000-15006) and 8080: an ephemeral
+                # port 15006 taken by a connection made the next sidecar's bind fail.
                 run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                     "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1"])
+                     "net.ipv4.ip_local_port_range=16000 65000", "net.ipv4.tcp_tw_reuse=1"])
             va, vs = f"sm-m{os.getpid() % 100000}{k}a", f"sm-m{os.getpid() % 100000}{k}s"
             run(["ip", "link", "add", va, "type", "veth", "peer", "name", vs])
             run(["ip", "link", "set", va, "netns", app])
