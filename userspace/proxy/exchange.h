@@ -11,6 +11,7 @@
 #include "proxy/local_reply.h"
 #include "proxy/original_dst.h"
 #include "proxy/timer_heap.h"
+#include "route/fault.h"
 #include "route/route_table.h"
 #include "route/snapshot.h"
 
@@ -22,6 +23,7 @@ enum class ExchangeState : uint8_t {
   connecting,  // waiting for a new upstream connection (Envoy's "pending request")
   waiting,     // the request goes (went) upstream; no response head yet
   backoff,     // an attempt failed; the next starts when the retry timer fires
+  delayed,     // fault injection holds the request (route matched, no endpoint taken yet)
   responding,  // the response head went downstream; its body follows
 };
 
@@ -43,6 +45,10 @@ struct Exchange {
   uint32_t endpoint = 0;                    // index in cluster
   Endpoint target{};                        // where the upstream connection goes
   Nanos deadline_ns = 0;                    // route timeout over the whole request (0: none)
+  Nanos try_deadline_ns = 0;                // this attempt's per-try timeout (0: none)
+  bool per_try_armed = false;               // the upstream's request timer is the per-try one
+  route::FaultDecision fault;               // what fault injection decided for this request
+  std::string* held_head = nullptr;         // the upstream head while a fault delay holds it
   uint32_t retries = 0;
   std::string replay;       // the request as sent (head + body) while it can be retried
   bool replayable = false;  // replay holds every byte sent so far

@@ -35,6 +35,8 @@ const char* flag_name(ResponseFlag f) {
       return "DRT";
     case ResponseFlag::stream_idle_timeout:
       return "SI";
+    case ResponseFlag::fault_abort:
+      return "FI";
   }
   return "-";
 }

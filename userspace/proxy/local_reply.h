@@ -25,6 +25,7 @@ enum class ResponseFlag : uint8_t {
   downstream_connection_termination,  // DC
   downstream_request_timeout,         // DRT: the request head did not arrive in time (ours)
   stream_idle_timeout,                // SI
+  fault_abort,                        // FI: fault injection answered (a delay shows as DI)
 };
 const char* flag_name(ResponseFlag f);
 
@@ -56,6 +57,7 @@ constexpr std::string_view kUpstreamTimeout = "upstream request timeout";
 constexpr std::string_view kStreamTimeout = "stream timeout";
 constexpr std::string_view kRequestTimeout = "request timeout";
 constexpr std::string_view kBadResponse = "upstream sent an invalid response";
+constexpr std::string_view kFaultAbort = "fault filter abort";
 constexpr std::string_view kTooMany1xx = "upstream sent too many interim responses";
 }  // namespace reply
 

@@ -65,6 +65,10 @@ std::vector<std::pair<std::string, uint64_t>> ListenerStats::counters() const {
 #define SM_EMIT(c) out.emplace_back(p + #c, c.load(std::memory_order_relaxed));
   SM_LISTENER_COUNTERS(SM_EMIT)
 #undef SM_EMIT
+  out.emplace_back(p + "fault.delays_injected",
+                   fault_delays_injected.load(std::memory_order_relaxed));
+  out.emplace_back(p + "fault.aborts_injected",
+                   fault_aborts_injected.load(std::memory_order_relaxed));
   out.emplace_back(p + "downstream_cx_active",
                    static_cast<uint64_t>(std::max<int64_t>(0, downstream_cx_active.load())));
   out.emplace_back(p + "downstream_rq_active",

@@ -77,6 +77,9 @@ struct ListenerStats {
 #define SM_DECLARE(c) std::atomic<uint64_t> c{0};
   SM_LISTENER_COUNTERS(SM_DECLARE)
 #undef SM_DECLARE
+  // Envoy's fault filter counters ("fault.delays_injected", "fault.aborts_injected").
+  std::atomic<uint64_t> fault_delays_injected{0};
+  std::atomic<uint64_t> fault_aborts_injected{0};
   std::atomic<int64_t> downstream_cx_active{0};
   std::atomic<int64_t> downstream_rq_active{0};
   Histogram downstream_rq_time;  // first request byte to last response byte

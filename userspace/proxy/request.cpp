@@ -24,6 +24,10 @@ void Exchange::reset() {
   endpoint = 0;
   target = {};
   deadline_ns = 0;
+  try_deadline_ns = 0;
+  per_try_armed = false;
+  fault = {};
+  held_head = nullptr;  // returned to the pool by Session::release_exchange()
   retries = 0;
   replay.clear();
   replayable = false;
@@ -79,7 +83,8 @@ Exchange& Session::new_exchange(Slot s) {
 
 void Session::downstream_data(Slot s, const RecvBuf& b) {
   Stream& k = c(s);
-  if (k.state == StreamState::exchanging && !k.framer.done()) {
+  if (k.state == StreamState::exchanging && !k.framer.done() &&
+      k.ex->state != ExchangeState::delayed) {
     request_body(s, b);
     return;
   }
@@ -140,12 +145,50 @@ void Session::begin_exchange(Slot s, const http::RequestHead& head) {
   }
   ex.replayable = true;
   ex.replay.assign(*out);
+  if (ex.fault.delayed()) {
+    // As Envoy's fault filter, before the router: the head waits here, the body in the
+    // socket; the route's timeout starts after the delay.
+    ex.state = ExchangeState::delayed;
+    ex.held_head = out;
+    pause(s, kPauseFaultDelay);
+    set_timer(s, TimerKind::fault_delay, ex.fault.delay);
+    return;
+  }
+  send_upstream(s, out);
+}
+
+void Session::send_upstream(Slot s, std::string* head_out) {
+  Exchange& ex = *c(s).ex;
   if (ex.route && ex.route->timeout().count() > 0)
     ex.deadline_ns = io_.now() + static_cast<Nanos>(ex.route->timeout().count());
   if (opts_.stream_idle_timeout.count() > 0)
     set_timer(s, TimerKind::stream_idle, opts_.stream_idle_timeout);
-  dispatch_upstream(s, out);
+  dispatch_upstream(s, head_out);
   if (c(s).state == StreamState::exchanging && c(s).ex.get() == &ex) forward_body_start(s);
+}
+
+void Session::fault_delay_over(Slot s) {
+  Stream& k = c(s);
+  Exchange& ex = *k.ex;
+  std::string* out = std::exchange(ex.held_head, nullptr);
+  ex.state = ExchangeState::connecting;
+  std::optional<LocalReply> reject = ex.fault.aborted() ? fault_abort(k) : take_endpoint(s);
+  if (reject) {
+    io_.return_string(out);
+    reply(s, *reject, !k.framer.done());
+  } else {
+    send_upstream(s, out);
+  }
+  // The body (or pipelined requests) may flow again, wherever the exchange went.
+  if (c(s).state != StreamState::free) resume(s, kPauseFaultDelay);
+}
+
+LocalReply Session::fault_abort(Stream& k) {
+  Exchange& ex = *k.ex;
+  stats(k).inc(stats(k).fault_aborts_injected);
+  if (const route::RouteFaultStats* rs = ex.route->fault_stats())
+    rs->aborts_injected.fetch_add(1, std::memory_order_relaxed);
+  return LocalReply{ex.fault.abort_status, reply::kFaultAbort, ResponseFlag::fault_abort};
 }
 
 void Session::record_request(Exchange& ex, const http::RequestHead& head, std::string_view path) {
@@ -196,6 +239,24 @@ std::optional<LocalReply> Session::route_request(Slot s, const http::RequestHead
   }
   ex.route = rr.route;
   ex.cluster = rr.cluster;
+  // Fault injection decides before the router takes an endpoint or a circuit-breaker unit.
+  if (const route::FaultConfig* f = ex.route->fault()) {
+    ex.fault = route::decide_fault(*f, rng_());
+    if (ex.fault.delayed()) {
+      st.inc(st.fault_delays_injected);
+      if (const route::RouteFaultStats* rs = ex.route->fault_stats())
+        rs->delays_injected.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;  // the endpoint is taken when the delay is over
+    }
+    if (ex.fault.aborted()) return fault_abort(k);
+  }
+  return take_endpoint(s);
+}
+
+std::optional<LocalReply> Session::take_endpoint(Slot s) {
+  Stream& k = c(s);
+  Exchange& ex = *k.ex;
+  ListenerStats& st = stats(k);
   if (!ex.cluster->try_acquire(route::Resource::request)) {
     st.inc(st.downstream_rq_overflow);
     return LocalReply{503, reply::kOverflow, ResponseFlag::upstream_overflow};

@@ -37,6 +37,13 @@ void json_escape(std::string& out, std::string_view s) {
 
 void Session::start_attempt(Exchange& ex) {
   if (!ex.cluster) return;
+  const route::RetryPolicy* p = ex.route ? ex.route->retry_policy() : nullptr;
+  ex.try_deadline_ns =
+      p && p->per_try_timeout.count() > 0
+          ? io_.now() + static_cast<Nanos>(
+                            std::chrono::duration_cast<std::chrono::nanoseconds>(p->per_try_timeout)
+                                .count())
+          : 0;
   ex.cluster->on_request_start(ex.endpoint);
   ex.holds |= kHoldAttempt;
 }
@@ -58,13 +65,20 @@ void Session::release_exchange(Stream& down) {
   }
   if (ex.has(kHoldActive)) stats(down).downstream_rq_active--;
   ex.holds = 0;
+  if (ex.held_head) io_.return_string(std::exchange(ex.held_head, nullptr));
 }
 
 void Session::arm_upstream_timer(Slot up) {
   Stream& u = c(up);
-  const Exchange* ex = u.peer != kNoSlot && c(u.peer).ex ? c(u.peer).ex.get() : nullptr;
+  Exchange* ex = u.peer != kNoSlot && c(u.peer).ex ? c(u.peer).ex.get() : nullptr;
   const Nanos now = io_.now();
-  Nanos remaining = ex && ex->deadline_ns ? (ex->deadline_ns > now ? ex->deadline_ns - now : 1) : 0;
+  // The earlier of the route's deadline and this attempt's per-try deadline.
+  Nanos deadline = ex ? ex->deadline_ns : 0;
+  if (ex) {
+    ex->per_try_armed = ex->try_deadline_ns && (!deadline || ex->try_deadline_ns < deadline);
+    if (ex->per_try_armed) deadline = ex->try_deadline_ns;
+  }
+  Nanos remaining = deadline ? (deadline > now ? deadline - now : 1) : 0;
   if (u.state == StreamState::connecting) {
     std::chrono::nanoseconds ct = ex && ex->cluster
                                       ? ex->cluster->config().connect_timeout
@@ -177,6 +191,21 @@ void Session::upstream_eof(Slot up, int err) {
   st.inc(st.downstream_rq_upstream_reset);
   reply(down, {502, reply::kTermination, ResponseFlag::upstream_connection_termination},
         !k.framer.done());
+}
+
+void Session::per_try_timeout(Slot down, Slot up) {
+  // Envoy resets the attempt; the request may go again if its retry policy covers resets.
+  Stream& k = c(down);
+  Exchange& ex = *k.ex;
+  ListenerStats& st = stats(k);
+  if (ex.cluster) ex.cluster->stats().upstream_rq_per_try_timeout.inc();
+  close(up, CloseHow::reset);
+  end_attempt(ex, 0);
+  ex.try_deadline_ns = 0;
+  ex.per_try_armed = false;
+  if (try_retry(down, {route::FailureKind::per_try_timeout, 0})) return;
+  st.inc(st.downstream_rq_upstream_timeout);
+  reply(down, {504, reply::kUpstreamTimeout, ResponseFlag::upstream_request_timeout}, false);
 }
 
 // ---- the response head ------------------------------------------------------------------------
@@ -573,7 +602,8 @@ void Session::log_access(const Stream& down) {
   o += static_cast<char>('0' + ex.client_minor);
   o += "\",\"response_code\":" + std::to_string(ex.status);
   o += ",\"response_flags\":\"";
-  o += flag_name(ex.flag);
+  if (ex.fault.delayed()) o += ex.flag == ResponseFlag::none ? "DI" : "DI,";
+  if (!ex.fault.delayed() || ex.flag != ResponseFlag::none) o += flag_name(ex.flag);
   o += "\",\"bytes_received\":" + std::to_string(ex.bytes_in);
   o += ",\"bytes_sent\":" + std::to_string(ex.bytes_out);
   o += ",\"duration_ms\":" + std::to_string((now - ex.start_ns) / 1'000'000);

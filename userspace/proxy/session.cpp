@@ -388,6 +388,9 @@ void Session::on_timer(Slot s) {
     case TimerKind::retry:
       next_attempt(s);
       break;
+    case TimerKind::fault_delay:
+      fault_delay_over(s);
+      break;
     case TimerKind::delayed_close:
       st.inc(st.downstream_cx_delayed_close_timeout);
       close(s, io_.queued(s).bytes ? CloseHow::reset : CloseHow::graceful);
@@ -405,6 +408,10 @@ void Session::on_timer(Slot s) {
         break;
       }
       Exchange& ex = *c(down).ex;
+      if (ex.per_try_armed) {
+        per_try_timeout(down, s);
+        break;
+      }
       if (ex.cluster) ex.cluster->stats().upstream_rq_timeout.inc();
       st.inc(st.downstream_rq_upstream_timeout);
       // reply() closes the upstream (or, mid-response, resets both).

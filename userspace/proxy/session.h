@@ -51,6 +51,7 @@ enum Pause : uint8_t {
   kPausePeerFull = 1,       // what it sends to its peer is not being taken fast enough
   kPauseRepliesUnread = 2,  // pipelining: its own replies wait to be read
   kPauseHeadFull = 4,       // pipelined bytes filled the head buffer during an exchange
+  kPauseFaultDelay = 8,     // fault injection holds the request: its body waits in the socket
 };
 
 enum class TimerKind : uint8_t {
@@ -60,6 +61,7 @@ enum class TimerKind : uint8_t {
   idle,           // downstream: keep-alive with nothing in flight -> close
   stream_idle,    // downstream: an exchange without bytes either way -> 408 or reset
   retry,          // downstream: retry backoff over -> next attempt
+  fault_delay,    // downstream: an injected delay is over -> abort or go upstream
   delayed_close,  // downstream: closing, the client did not close in time -> close
   tunnel_idle,    // downstream side of a tunnel: no bytes either way -> close both
   connect,        // upstream: connect timeout
@@ -163,6 +165,13 @@ class Session final : public IoEvents {
                                           std::string_view path);
   std::string* build_upstream_head(const Exchange& ex, const http::RequestHead& head,
                                    std::string_view path);
+  // The endpoint for a routed request, under the cluster's request circuit breaker; or the
+  // local reply (overflow, no healthy upstream).
+  std::optional<LocalReply> take_endpoint(Slot s);
+  LocalReply fault_abort(Stream& k);
+  void fault_delay_over(Slot s);
+  // The route's timeout starts, the head goes upstream, the body follows.
+  void send_upstream(Slot s, std::string* head_out);
   void consume_head(Stream& k, size_t head_size);
   void dispatch_upstream(Slot s, std::string* head_out);
   void forward_body_start(Slot s);
@@ -193,6 +202,7 @@ class Session final : public IoEvents {
   void downstream_reset(Slot s);
   void stream_idle(Slot down);
   void arm_upstream_timer(Slot up);
+  void per_try_timeout(Slot down, Slot up);
   void start_attempt(Exchange& ex);
   void end_attempt(Exchange& ex, int status);
   void release_exchange(Stream& down);

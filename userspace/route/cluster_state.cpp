@@ -90,9 +90,21 @@ std::shared_ptr<ClusterState> ClusterStateRegistry::get(const std::string& name)
   return state;
 }
 
+std::shared_ptr<RouteFaultStats> ClusterStateRegistry::route_fault_stats(const std::string& key) {
+  std::lock_guard lock(mu_);
+  std::weak_ptr<RouteFaultStats>& slot = route_faults_[key];
+  std::shared_ptr<RouteFaultStats> stats = slot.lock();
+  if (!stats) {
+    stats = std::make_shared<RouteFaultStats>();
+    slot = stats;
+  }
+  return stats;
+}
+
 void ClusterStateRegistry::prune() {
   std::lock_guard lock(mu_);
   std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+  std::erase_if(route_faults_, [](const auto& kv) { return kv.second.expired(); });
 }
 
 size_t ClusterStateRegistry::live() const {

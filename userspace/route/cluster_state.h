@@ -82,12 +82,21 @@ class ClusterState {
   std::map<std::pair<IpAddr, uint16_t>, std::weak_ptr<EndpointState>> endpoints_;
 };
 
+// Envoy's fault filter counters for one route. Like a cluster's state they outlive the
+// snapshot: a route keeps its counts across rebuilds while its virtual host and name stay.
+struct RouteFaultStats {
+  mutable std::atomic<uint64_t> delays_injected{0};
+  mutable std::atomic<uint64_t> aborts_injected{0};
+};
+
 // Cluster name -> state. Weak references: a cluster's state (and its counters) lives while
 // any snapshot, or any request pinning an old snapshot, still has that cluster, and is freed
 // after the last one goes. One registry per proxy; used only when building snapshots.
 class ClusterStateRegistry {
  public:
   std::shared_ptr<ClusterState> get(const std::string& name);
+  // "<virtual host>.route.<route name or index>" -> that route's fault counters.
+  std::shared_ptr<RouteFaultStats> route_fault_stats(const std::string& key);
   // Drops entries whose state is gone; RouteTable::build calls it.
   void prune();
   size_t live() const;
@@ -95,6 +104,7 @@ class ClusterStateRegistry {
  private:
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<ClusterState>> states_;
+  std::unordered_map<std::string, std::weak_ptr<RouteFaultStats>> route_faults_;
 };
 
 }  // namespace sm::route

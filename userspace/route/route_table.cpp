@@ -11,8 +11,19 @@ std::atomic<uint64_t> g_next_table_id{1};
 
 }  // namespace
 
-Route::Route(const RouteEntryConfig& config, const std::vector<const Cluster*>& clusters)
-    : config_(&config), matcher_(config.match) {
+namespace {
+
+// The name a route's counters go by: its own name, else its index in the virtual host.
+std::string route_stat_key(const VirtualHostConfig& vh, size_t index) {
+  const std::string& name = vh.routes[index].name;
+  return vh.name + ".route." + (name.empty() ? std::to_string(index) : name);
+}
+
+}  // namespace
+
+Route::Route(const RouteEntryConfig& config, const std::vector<const Cluster*>& clusters,
+             std::shared_ptr<const RouteFaultStats> fault_stats)
+    : config_(&config), matcher_(config.match), fault_stats_(std::move(fault_stats)) {
   // `clusters` is parallel to the action: one entry for `cluster`, or one per weighted cluster.
   const auto& weighted = config.action.weighted_clusters;
   for (size_t i = 0; i < clusters.size(); ++i) {
@@ -69,12 +80,14 @@ RouteTable::RouteTable(RouteConfig config, ClusterStateRegistry& states, uint64_
   for (const VirtualHostConfig& vh : config_.virtual_hosts) {
     std::vector<Route> routes;
     routes.reserve(vh.routes.size());
-    for (const RouteEntryConfig& r : vh.routes) {
+    for (size_t i = 0; i < vh.routes.size(); ++i) {
+      const RouteEntryConfig& r = vh.routes[i];
       std::vector<const Cluster*> targets;
       if (!r.action.cluster.empty()) targets.push_back(find_cluster(r.action.cluster));
       for (const WeightedClusterConfig& wc : r.action.weighted_clusters)
         targets.push_back(find_cluster(wc.name));
-      routes.emplace_back(r, targets);
+      routes.emplace_back(
+          r, targets, r.action.fault ? states.route_fault_stats(route_stat_key(vh, i)) : nullptr);
     }
     vhosts_.emplace_back(vh, std::move(routes));
   }
@@ -110,6 +123,16 @@ std::vector<std::pair<std::string, uint64_t>> render_stats(const RouteTable& tab
     const std::string prefix = "cluster." + c.name() + ".";
     for (const Stat& s : c.stats_snapshot(now))
       out.emplace_back(prefix + std::string(s.name), s.value);
+  }
+  for (const VirtualHost& vh : table.virtual_hosts()) {
+    const auto routes = vh.routes();
+    for (size_t i = 0; i < routes.size(); ++i) {
+      const RouteFaultStats* f = routes[i].fault_stats();
+      if (!f) continue;
+      const std::string prefix = "vhost." + route_stat_key(vh.config(), i) + ".fault.";
+      out.emplace_back(prefix + "delays_injected", f->delays_injected.load());
+      out.emplace_back(prefix + "aborts_injected", f->aborts_injected.load());
+    }
   }
   return out;
 }

@@ -24,7 +24,9 @@ namespace sm::route {
 
 class Route {
  public:
-  Route(const RouteEntryConfig& config, const std::vector<const Cluster*>& clusters);
+  // `fault_stats`: the route's fault counters when it has a fault config.
+  Route(const RouteEntryConfig& config, const std::vector<const Cluster*>& clusters,
+        std::shared_ptr<const RouteFaultStats> fault_stats = nullptr);
 
   const RouteEntryConfig& config() const { return *config_; }
   bool matches(const RequestView& req) const { return matcher_.matches(req); }
@@ -41,6 +43,7 @@ class Route {
   const FaultConfig* fault() const {
     return config_->action.fault ? &*config_->action.fault : nullptr;
   }
+  const RouteFaultStats* fault_stats() const { return fault_stats_.get(); }
   const std::string* host_rewrite() const {
     return config_->action.host_rewrite ? &*config_->action.host_rewrite : nullptr;
   }
@@ -57,6 +60,7 @@ class Route {
   RouteMatcher matcher_;
   std::vector<Target> targets_;
   uint64_t total_weight_ = 0;
+  std::shared_ptr<const RouteFaultStats> fault_stats_;
 };
 
 class VirtualHost {
@@ -124,8 +128,9 @@ class RouteTable {
   VhostMatcher vhost_matcher_;
 };
 
-// Every cluster's stats with Envoy's full names ("cluster.<name>.upstream_rq_total"), for
-// /stats; Prometheus output takes Cluster::stats_snapshot() and labels by cluster instead.
+// Every cluster's stats with Envoy's full names ("cluster.<name>.upstream_rq_total"), and
+// each fault-injecting route's ("vhost.<vhost>.route.<name or index>.fault.delays_injected"),
+// for /stats; Prometheus output takes Cluster::stats_snapshot() and labels by cluster instead.
 std::vector<std::pair<std::string, uint64_t>> render_stats(const RouteTable& table, TimePoint now);
 
 }  // namespace sm::route

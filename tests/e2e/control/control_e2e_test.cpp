@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,10 @@ std::string istio_file(const std::string& rel) {
 
 bool has(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;
+}
+
+size_t access_lines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
 const std::string kReviews = "outbound|9080||reviews.service.consul";
@@ -183,6 +188,89 @@ spec:
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(stat("control_plane.rules_rejected"), 2u);
   EXPECT_EQ(who(kSrv1, 9090, "details"), "details-v2");
+}
+
+// Istio's fault injection through the data path: over N requests the delay and abort
+// fractions hold within a generous statistical bound (each is a binomial draw: 4.5 standard
+// deviations, so a correct proxy fails about once in 150,000 runs), every delayed response
+// took the delay, and the counters match what the client saw.
+TEST_P(ControlE2E, FaultDelayAndAbortPercentagesHoldStatistically) {
+  start_reviews();
+  start_consul();
+  register_instance("reviews-v1", "reviews", kSrv1, 9080, "v1");
+  const std::string rules = tmp_->file("faults.yaml");
+  tmp_->write("faults.yaml", R"(apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+  - reviews.service.consul
+  http:
+  - fault:
+      delay:
+        percentage:
+          value: 20
+        fixedDelay: 100ms
+      abort:
+        percentage:
+          value: 25
+        httpStatus: 503
+    route:
+    - destination:
+        host: reviews.service.consul
+)");
+  const std::string log = tmp_->file("access.log");
+  start_control_proxy("--rules " + rules + " --access-log " + log);
+  auto get = [&] {
+    return http(kSrv2, 9080,
+                "GET / HTTP/1.1\r\nHost: reviews.service.consul:9080\r\nConnection: close\r\n\r\n");
+  };
+  for (int i = 0; i < 150 && stat("listener.outbound.fault.aborts_injected") == 0; ++i) get();
+  ASSERT_GT(stat("listener.outbound.fault.aborts_injected"), 0u) << "the fault rule never applied";
+  const uint64_t delays0 = stat("listener.outbound.fault.delays_injected");
+  const uint64_t aborts0 = stat("listener.outbound.fault.aborts_injected");
+  const std::string log0 = slurp(log);
+
+  constexpr int kN = 200;
+  int aborted = 0, served = 0, slow = 0;
+  for (int i = 0; i < kN; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    HttpResponse r = get();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (ms >= 100) ++slow;
+    if (r.status == 503 && r.body == "fault filter abort")
+      ++aborted;
+    else if (r.status == 200 && r.body.rfind("reviews-v1", 0) == 0)
+      ++served;
+    else
+      ADD_FAILURE() << "unexpected response: " << r;
+  }
+  const uint64_t delays = stat("listener.outbound.fault.delays_injected") - delays0;
+  const uint64_t aborts = stat("listener.outbound.fault.aborts_injected") - aborts0;
+  EXPECT_EQ(aborted + served, kN);
+  EXPECT_EQ(aborts, static_cast<uint64_t>(aborted)) << "the counter matches what clients saw";
+  EXPECT_GE(static_cast<uint64_t>(slow), delays) << "every injected delay was felt";
+  // 20% of 200 = 40 (sd 5.7); 25% = 50 (sd 6.1).
+  EXPECT_GE(delays, 14u);
+  EXPECT_LE(delays, 66u);
+  EXPECT_GE(aborted, 22);
+  EXPECT_LE(aborted, 78);
+  // The access log flags each one: DI for a delay, FI for an abort (DI,FI for both).
+  for (int i = 0; i < 100 && access_lines(slurp(log)) < access_lines(log0) + kN; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string tail = slurp(log).substr(log0.size());
+  size_t di = 0, fi = 0;
+  for (size_t p = tail.find("\"response_flags\":\""); p != std::string::npos;
+       p = tail.find("\"response_flags\":\"", p + 1)) {
+    const std::string flags = tail.substr(p + 18, tail.find('"', p + 18) - (p + 18));
+    di += flags.find("DI") != std::string::npos;
+    fi += flags.find("FI") != std::string::npos;
+  }
+  EXPECT_EQ(di, delays);
+  EXPECT_EQ(fi, aborts);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ControlE2E, ::testing::Values(Mode::ebpf, Mode::iptables),

@@ -435,6 +435,140 @@ TEST_F(SessionTest, A503IsRetriedAndTheClientSeesTheSecondAnswer) {
   EXPECT_EQ(stat().downstream_rq_retry.load(), 1u);
 }
 
+// ---- fault injection and per-try timeouts (issue 9) -----------------------------------------
+
+uint64_t route_stat(const Shared& shared, const std::string& name) {
+  for (const auto& [n, v] : route::render_stats(*shared.routes.current(), route::Clock::now()))
+    if (n == name) return v;
+  ADD_FAILURE() << "no stat " << name;
+  return 0;
+}
+
+TEST_F(SessionTest, AFaultAbortAnswersWithoutTouchingTheUpstreamOrItsCircuitBreaker) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /fault-abort HTTP/1.1\r\nHost: svc\r\n\r\n");
+  std::string got = io_.peer_reads(c);
+  EXPECT_EQ(got.rfind("HTTP/1.1 418 ", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\nfault filter abort"), std::string::npos) << got;
+  EXPECT_TRUE(io_.connects().empty());
+  EXPECT_EQ(stat().fault_aborts_injected.load(), 1u);
+  EXPECT_EQ(stat().fault_delays_injected.load(), 0u);
+  EXPECT_EQ(route_stat(*shared_, "vhost.svc.route.abort.fault.aborts_injected"), 1u);
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_total"), 0u);
+  EXPECT_EQ(session_->state(c), StreamState::reading_head) << "keep-alive goes on";
+  // The next request on the connection is not held by the fault.
+  io_.peer_sends(c, "GET /y HTTP/1.1\r\nHost: svc\r\n\r\n");
+  EXPECT_EQ(io_.connects().size(), 1u);
+}
+
+TEST_F(SessionTest, AFaultDelayHoldsTheRequestAndItsBodyThenSendsBoth) {
+  Slot c = client();
+  io_.peer_sends(c, "POST /fault-delay HTTP/1.1\r\nHost: svc\r\nContent-Length: 8\r\n\r\nfirst");
+  EXPECT_FALSE(io_.reading(c)) << "the body waits in the socket during the delay";
+  io_.peer_sends(c, "end");  // waits, as in the kernel's socket buffer
+  io_.advance(999ms);
+  EXPECT_TRUE(io_.connects().empty()) << "nothing goes upstream during the delay";
+  EXPECT_EQ(stat().fault_delays_injected.load(), 1u);
+  io_.advance(1ms);
+  ASSERT_EQ(io_.connects().size(), 1u);
+  Slot up = upstream();
+  EXPECT_EQ(io_.peer_reads(up).substr(0, 21), "POST /fault-delay HTT");
+  std::string sent = io_.peer_reads(up);
+  io_.peer_sends(up, kOk);
+  EXPECT_NE(io_.peer_reads(c).find("mine"), std::string::npos);
+  EXPECT_EQ(route_stat(*shared_, "vhost.svc.route.delay.fault.delays_injected"), 1u);
+}
+
+TEST_F(SessionTest, AFaultDelayDoesNotCountAgainstTheRouteTimeout) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /fault-delay HTTP/1.1\r\nHost: svc\r\n\r\n");
+  io_.advance(1000ms);
+  Slot up = upstream();
+  io_.advance(250ms);  // the route's 0.3 s started after the delay
+  EXPECT_TRUE(io_.open(up));
+  io_.advance(60ms);
+  EXPECT_FALSE(io_.open(up));
+  EXPECT_EQ(io_.peer_reads(c).rfind("HTTP/1.1 504 ", 0), 0u);
+}
+
+TEST_F(SessionTest, ADelayedAbortAnswersAfterTheDelay) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /fault-both HTTP/1.1\r\nHost: svc\r\n\r\n");
+  io_.advance(150ms);
+  EXPECT_TRUE(io_.peer_reads(c).empty());
+  io_.advance(50ms);
+  std::string got = io_.peer_reads(c);
+  EXPECT_EQ(got.rfind("HTTP/1.1 500 ", 0), 0u) << got;
+  EXPECT_TRUE(io_.connects().empty());
+  EXPECT_EQ(stat().fault_delays_injected.load(), 1u);
+  EXPECT_EQ(stat().fault_aborts_injected.load(), 1u);
+}
+
+TEST_F(SessionTest, AClientLeavingDuringAFaultDelayReleasesEverything) {
+  Slot c = client();
+  io_.peer_sends(c, "POST /fault-delay HTTP/1.1\r\nHost: svc\r\nContent-Length: 8\r\n\r\nfi");
+  io_.peer_fails(c, ECONNRESET);
+  check();
+  io_.advance(2s);
+  EXPECT_TRUE(io_.connects().empty());
+  EXPECT_EQ(stat().downstream_rq_client_gone.load(), 1u);
+  // TearDown: the held head went back to the pool, nothing is active.
+}
+
+TEST_F(SessionTest, APerTryTimeoutResetsTheAttemptAndRetriesThen504) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /per-try HTTP/1.1\r\nHost: svc\r\n\r\n");
+  Slot first = upstream();
+  io_.advance(199ms);
+  EXPECT_TRUE(io_.open(first));
+  io_.advance(1ms);
+  EXPECT_EQ(io_.closed_how(first), CloseHow::reset);
+  EXPECT_TRUE(io_.peer_reads(c).empty()) << "the retry is invisible to the client";
+  io_.advance(20ms);  // the backoff
+  ASSERT_EQ(io_.connects().size(), 2u);
+  Slot second = upstream();
+  io_.advance(200ms);
+  EXPECT_FALSE(io_.open(second));
+  std::string got = io_.peer_reads(c);
+  EXPECT_EQ(got.rfind("HTTP/1.1 504 ", 0), 0u) << got;
+  EXPECT_NE(got.find("upstream request timeout"), std::string::npos);
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_per_try_timeout"), 2u);
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_timeout"), 0u);
+  EXPECT_EQ(stat().downstream_rq_retry.load(), 1u);
+}
+
+TEST_F(SessionTest, APerTryTimeoutAnswersInTimeThenTheNextTryServes) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /per-try HTTP/1.1\r\nHost: svc\r\n\r\n");
+  upstream();
+  io_.advance(230ms);
+  Slot second = upstream();
+  io_.advance(150ms);
+  io_.peer_sends(second, kOk);  // within its own 200 ms
+  EXPECT_NE(io_.peer_reads(c).find("mine"), std::string::npos);
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_per_try_timeout"), 1u);
+}
+
+TEST_F(SessionTest, APerTryTimeoutWithoutARetryPolicyForResetsIs504AtOnce) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /per-try-noretry HTTP/1.1\r\nHost: svc\r\n\r\n");
+  upstream();
+  io_.advance(200ms);
+  EXPECT_EQ(io_.peer_reads(c).rfind("HTTP/1.1 504 ", 0), 0u);
+  EXPECT_EQ(io_.connects().size(), 1u);
+}
+
+TEST_F(SessionTest, TheRouteTimeoutWinsWhenItIsShorterThanThePerTryTimeout) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /per-try-long HTTP/1.1\r\nHost: svc\r\n\r\n");
+  upstream();
+  io_.advance(100ms);
+  EXPECT_EQ(io_.peer_reads(c).rfind("HTTP/1.1 504 ", 0), 0u);
+  EXPECT_EQ(io_.connects().size(), 1u) << "the route's timeout is final: no retry";
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_timeout"), 1u);
+  EXPECT_EQ(route_stat(*shared_, "cluster.svc.upstream_rq_per_try_timeout"), 0u);
+}
+
 TEST_F(SessionTest, AnUpstreamResetBeforeTheResponseIs502AndAfterItAnAbort) {
   Slot c = client();
   io_.peer_sends(c, "GET /x HTTP/1.1\r\nHost: svc\r\n\r\n");
