@@ -526,6 +526,15 @@ AdminResponse Admin::stats(const Query& q) const {
     add("access_log.written_lines", shared_.access_log.written_lines());
     add("access_log.dropped_lines", shared_.access_log.dropped_lines());
   }
+  if (const tracing::Reporter* z = shared_.zipkin.get()) {  // Envoy's tracing.zipkin.*
+    const tracing::ReporterStats& zs = z->stats();
+    add("tracing.zipkin.spans_sent", zs.spans_sent.load());
+    add("tracing.zipkin.spans_dropped", zs.spans_dropped.load());
+    add("tracing.zipkin.reports_sent", zs.reports_sent.load());
+    add("tracing.zipkin.reports_dropped", zs.reports_dropped.load());
+    add("tracing.zipkin.reports_failed", zs.reports_failed.load());
+    add("tracing.zipkin.timer_flushed", zs.timer_flushed.load());
+  }
   if (auto table = shared_.routes.current())
     for (const auto& [name, v] : route::render_stats(*table, route::Clock::now())) add(name, v);
   if (shared_.control.consul())

@@ -14,6 +14,7 @@
 #include "route/fault.h"
 #include "route/route_table.h"
 #include "route/snapshot.h"
+#include "tracing/tracer.h"
 
 namespace sm::proxy {
 
@@ -49,6 +50,8 @@ struct Exchange {
   bool per_try_armed = false;               // the upstream's request timer is the per-try one
   route::FaultDecision fault;               // what fault injection decided for this request
   std::string* held_head = nullptr;         // the upstream head while a fault delay holds it
+  tracing::SpanContext trace;               // open span, when a tracer is configured
+  bool traced = false;                      // begin() made `trace`: finish it, then reset it
   uint32_t retries = 0;
   std::string replay;       // the request as sent (head + body) while it can be retried
   bool replayable = false;  // replay holds every byte sent so far

@@ -24,6 +24,7 @@
 #include "route/config_json.h"
 #include "sockmesh/log.h"
 #include "sockmesh/unique_fd.h"
+#include "tracing/http_post.h"
 
 namespace {
 
@@ -102,6 +103,18 @@ int main(int argc, char** argv) {
   shared.event_loop = *loop;
   if (!loop_note.empty()) SM_WARN("sockmesh-proxy: event loop epoll: %s", loop_note.c_str());
 
+  if (!opts->zipkin_address.empty()) {
+    auto collector = tracing::parse_host_port(opts->zipkin_address);
+    if (!collector) return fail(collector.error());
+    tracing::ReporterConfig rc;
+    rc.collector = *collector;
+    shared.zipkin = std::make_unique<tracing::Reporter>(std::move(rc));
+    tracing::TracerConfig tc;
+    tc.service_name = opts->service_cluster.empty() ? "sockmesh-proxy" : opts->service_cluster;
+    tc.node_id = tc.service_name;
+    tc.sampling_percent = opts->trace_sampling;
+    shared.tracer = std::make_unique<const tracing::Tracer>(std::move(tc), shared.zipkin.get());
+  }
   control.start();
 
   std::vector<std::thread> threads;

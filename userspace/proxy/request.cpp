@@ -28,6 +28,10 @@ void Exchange::reset() {
   per_try_armed = false;
   fault = {};
   held_head = nullptr;  // returned to the pool by Session::release_exchange()
+  if (traced) {
+    trace = tracing::SpanContext();
+    traced = false;
+  }
   retries = 0;
   replay.clear();
   replayable = false;
@@ -133,6 +137,19 @@ void Session::begin_exchange(Slot s, const http::RequestHead& head) {
   std::string scratch;
   const std::string_view path = origin_path(head, scratch);
   record_request(ex, head, path);
+  if (const tracing::Tracer* t = shared_.tracer.get()) {
+    tracing::BeginInfo bi;
+    bi.kind =
+        k.listener == Listener::inbound ? tracing::SpanKind::server : tracing::SpanKind::client;
+    bi.request_id = ex.request_id;
+    bi.method = head.method_text;
+    bi.authority = head.authority;
+    bi.path = path;
+    bi.user_agent = head.headers.value("user-agent");
+    bi.downstream_cluster = head.headers.value("x-envoy-downstream-service-cluster");
+    ex.trace = t->begin(head.headers, bi);
+    ex.traced = true;
+  }
   k.framer.reset(head.body);
   k.body_kind = head.body.kind;
   std::optional<LocalReply> reject = route_request(s, head, path);
@@ -280,7 +297,7 @@ std::string* Session::build_upstream_head(const Exchange& ex, const http::Reques
   std::string rewritten;
   if (ex.route && ex.route->config().action.prefix_rewrite)
     rewritten = ex.route->rewrite_path(path);
-  http::Header set[1];
+  http::Header set[7];  // host, and the trace's B3 fields
   size_t n_set = 0;
   if (ex.route && ex.route->host_rewrite())
     set[n_set++] = {"host", *ex.route->host_rewrite()};
@@ -295,6 +312,11 @@ std::string* Session::build_upstream_head(const Exchange& ex, const http::Reques
     add[n_add++] = {"upgrade", head.headers.value("upgrade")};
   }
   http::HeadEdits edits;
+  if (ex.traced) {
+    for (const http::Header& h : ex.trace.upstream_headers())
+      if (n_set < std::size(set)) set[n_set++] = h;
+    edits.remove = tracing::SpanContext::removed_headers();
+  }
   edits.remove_hop_by_hop = true;
   edits.set = std::span<const http::Header>(set, n_set);
   edits.add = std::span<const http::Header>(add, n_add);

@@ -576,7 +576,16 @@ void Session::stream_idle(Slot down) {
 // ---- the access log
 // -------------------------------------------------------------------------------
 
-void Session::log_access(const Stream& down) {
+void Session::log_access(Stream& down) {
+  // Where an exchange ends: its span closes here too (one per request, retries inside).
+  if (down.ex && down.ex->traced) {
+    Exchange& t = *down.ex;
+    tracing::FinishInfo fi;
+    fi.status = t.status;
+    fi.response_flags = flag_name(t.flag);
+    if (t.cluster) fi.upstream_cluster = t.cluster->name();
+    shared_.tracer->finish(t.trace, fi);
+  }
   if (!shared_.access_log.enabled() || !down.ex) return;
   const Exchange& ex = *down.ex;
   const Nanos now = io_.now();

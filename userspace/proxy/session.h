@@ -206,7 +206,7 @@ class Session final : public IoEvents {
   void start_attempt(Exchange& ex);
   void end_attempt(Exchange& ex, int status);
   void release_exchange(Stream& down);
-  void log_access(const Stream& down);
+  void log_access(Stream& down);  // and the trace's span
 
   // --- upstream connections (session.cpp)
   Slot start_connect(const Endpoint& target, Slot down, bool from_inbound, int* err);

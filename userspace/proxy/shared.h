@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "proxy/access_log.h"
@@ -14,6 +15,8 @@
 #include "route/cluster_state.h"
 #include "route/route_table.h"
 #include "route/snapshot.h"
+#include "tracing/reporter.h"
+#include "tracing/tracer.h"
 
 namespace sm::proxy {
 
@@ -39,6 +42,10 @@ struct Shared {
   // restart epochs had run when this one started (a hot restart sets it; 0 in epoch 0).
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> earlier_epochs_uptime_ms{0};
+  // --zipkin-address: the span reporter and the tracer the workers call (null: tracing off,
+  // and no tracing header is added to any request).
+  std::unique_ptr<tracing::Reporter> zipkin;
+  std::unique_ptr<const tracing::Tracer> tracer;
 };
 
 }  // namespace sm::proxy

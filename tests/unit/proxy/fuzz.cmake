@@ -20,7 +20,7 @@ foreach(f session request response local_reply original_dst sniff proxy_stats ac
           shared control_status)
   list(APPEND srcs ${proxy_dir}/${f}.cpp)
 endforeach()
-foreach(lib sm_http sm_route sm_common)
+foreach(lib sm_http sm_route sm_tracing sm_common)
   get_target_property(lib_srcs ${lib} SOURCES)
   get_target_property(lib_dir ${lib} SOURCE_DIR)
   foreach(src ${lib_srcs})
