@@ -158,7 +158,9 @@ TEST_P(SidecarRestart, KilledSidecarFailsClosedUntilItIsBack) {
 // enroll --fail-open (eBPF only): while the sidecar is down, new connections go straight
 // to the server and succeed (counted as fail_open). What the kill itself cuts still fails:
 // the one request in flight (the client sends one at a time) and the next request on the
-// kept-alive connection the killed sidecar held, so at most one of each kind.
+// kept-alive connection the killed sidecar held; and a new connection whose connect found
+// the dying sidecar's listener still open (a SIGKILLed process closes its sockets a moment
+// later) is cut with it. So at most two new connections and one keep-alive request.
 TEST_P(SidecarRestart, KilledSidecarWithFailOpenGoesDirect) {
   if (!ebpf()) GTEST_SKIP() << "--fail-open is eBPF only";
   install_->enroll(*app_, "--fail-open");
@@ -169,7 +171,7 @@ TEST_P(SidecarRestart, KilledSidecarWithFailOpenGoesDirect) {
       client(), tmp_->file("load-counts"), [&] { stop_proxy(); }, [&] { start_routed_proxy(); },
       "sidecar kill, --fail-open (ebpf)");
   EXPECT_GT(install_->counter("fail_open"), 0u);
-  EXPECT_LE(n.fresh_failed, 1u) << n.first_failure;
+  EXPECT_LE(n.fresh_failed, 2u) << n.first_failure;
   EXPECT_LE(n.failed - n.fresh_failed, 1u) << n.first_failure;
   EXPECT_EQ(http(kSrv1, 9080, get("reviews", "/")).status, 200);
 }
