@@ -153,11 +153,21 @@ size_t count_content_length_values(const HeaderList& headers) {
 
 // llhttp 8.1 does not take HTAB as OWS (RFC 9110 5.6.1, 5.6.3) around token-valued fields:
 // "chunked<HTAB>" is not chunked to it, "1<HTAB>" not a length, "close<HTAB>" not close,
-// and neither is "keep-alive<HTAB>, other" keep-alive (HTAB before a list's comma).
+// and neither is "keep-alive<HTAB>, other" or "keep-alive<HTAB><SP>, other" keep-alive (HTAB
+// anywhere in the OWS before a list's comma).
+bool tab_before_comma(std::string_view value) {
+  for (size_t i = value.find('\t'); i != std::string_view::npos; i = value.find('\t', i + 1)) {
+    size_t j = i;
+    while (j < value.size() && (value[j] == '\t' || value[j] == ' ')) ++j;
+    if (j < value.size() && value[j] == ',') return true;
+  }
+  return false;
+}
+
 bool trailing_tab(const HeaderList& headers, std::string_view name) {
   for (const Header& h : headers) {
     if (!ascii::iequals(h.name, name)) continue;
-    if (h.value.find("\t,") != std::string_view::npos) return true;
+    if (tab_before_comma(h.value)) return true;
     // The parsed value is trimmed; the OWS it lost sits between its end and the CR.
     for (const char* p = h.value.data() + h.value.size(); *p != '\r'; ++p) {
       if (*p == '\t') return true;
