@@ -107,6 +107,9 @@ class Proc {
   ~Proc();
   pid_t pid() const { return pid_; }
   int wait();  // exit status
+  // The exit status once the child exited within timeout_ms (reaped), else nullopt (still
+  // running, still ours).
+  std::optional<int> wait_for(int timeout_ms);
 
  private:
   pid_t pid_ = -1;

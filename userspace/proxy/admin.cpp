@@ -15,6 +15,8 @@
 
 #include "proxy/envoy_config_dump.h"
 #include "proxy/event_loop.h"
+#include "proxy/hot_restart.h"
+#include "proxy/io.h"
 #include "route/config_json.h"
 #include "sockmesh/log.h"
 #include "sockmesh/net.h"
@@ -157,6 +159,11 @@ Status Admin::start(const IpAddr& address, uint16_t port) {
   if (::bind(fd, sa.get(), sa.len) != 0)
     return errno_error("--admin-address/--admin-port: bind " + endpoint_str(address, port));
   if (::listen(fd, 64) != 0) return errno_error("admin listen");
+  return start(std::move(listen_));
+}
+
+Status Admin::start(UniqueFd listening) {
+  listen_ = std::move(listening);
   int ev = ::eventfd(0, EFD_CLOEXEC);
   if (ev < 0) return errno_error("eventfd");
   wake_.reset(ev);
@@ -169,6 +176,7 @@ void Admin::stop() {
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
   thread_.join();
+  listen_.reset();
 }
 
 namespace {
@@ -264,16 +272,18 @@ AdminResponse Admin::handle(std::string_view method, std::string_view target) co
   const Query q = qm == std::string_view::npos ? Query{} : parse_query(target.substr(qm + 1));
   // Envoy's rule: what changes the server's state is POST only (405 otherwise, nothing done);
   // the rest is read with GET (or HEAD).
-  struct Endpoint {
+  struct Entry {
     std::string_view path;
     bool mutates;
   };
-  static constexpr Endpoint kEndpoints[] = {{"/config_dump", false},   {"/clusters", false},
-                                            {"/stats", false},         {"/stats/prometheus", false},
-                                            {"/server_info", false},   {"/listeners", false},
-                                            {"/ready", false},         {"/healthz", false},
-                                            {"/reset_counters", true}, {"/logging", true}};
-  const Endpoint* e = nullptr;
+  static constexpr Entry kEndpoints[] = {{"/config_dump", false},    {"/clusters", false},
+                                         {"/stats", false},          {"/stats/prometheus", false},
+                                         {"/server_info", false},    {"/listeners", false},
+                                         {"/ready", false},          {"/healthz", false},
+                                         {"/reset_counters", true},  {"/logging", true},
+                                         {"/drain_listeners", true}, {"/healthcheck/fail", true},
+                                         {"/healthcheck/ok", true},  {"/quitquitquit", true}};
+  const Entry* e = nullptr;
   for (const auto& x : kEndpoints)
     if (x.path == path) e = &x;
   if (!e) {
@@ -301,6 +311,15 @@ AdminResponse Admin::handle(std::string_view method, std::string_view target) co
   if (path == "/healthz") return {200, "text/plain", "OK\n"};
   if (path == "/reset_counters") return {200, "text/plain", reset_counters()};
   if (path == "/logging") return logging(q);
+  if (path == "/drain_listeners") return drain_listeners(q);
+  if (path == "/healthcheck/fail" || path == "/healthcheck/ok") {
+    shared_.health_failed = path == "/healthcheck/fail";
+    return {200, "text/plain", "OK\n"};
+  }
+  if (path == "/quitquitquit") {
+    shared_.quit = true;
+    return {200, "text/plain", "OK\n"};
+  }
   // /ready: LIVE once every worker runs and a table is there (when a control plane feeds
   // one); what is degraded (Consul unreachable, a stale table, a refused rule) follows.
   switch (server_state()) {
@@ -314,8 +333,23 @@ AdminResponse Admin::handle(std::string_view method, std::string_view target) co
   return {503, "text/plain", "PRE_INITIALIZING\n" + shared_.control.ready_note()};
 }
 
+// Envoy's POST /drain_listeners: every listener (?inboundonly: the inbound one) drains;
+// ?graceful keeps accepting for --drain-time-s first (new connections are served with
+// `connection: close`), else accepting stops at once. The process stays up.
+AdminResponse Admin::drain_listeners(const Query& q) const {
+  for (const auto& [k, v] : q)
+    if (k != "inboundonly" && k != "graceful")
+      return {400, "text/plain",
+              "drain_listeners: unknown parameter '" + k + "' (known: inboundonly, graceful)\n"};
+  const uint8_t which =
+      q.contains("inboundonly") ? 1u << static_cast<int>(Listener::inbound) : 0b11;
+  shared_.drain_request_graceful = q.contains("graceful");
+  shared_.drain_request.fetch_or(which);
+  return {200, "text/plain", "OK\n"};
+}
+
 Admin::ServerState Admin::server_state() const {
-  if (shared_.draining.load()) return ServerState::draining;
+  if (shared_.draining.load() || shared_.health_failed.load()) return ServerState::draining;
   bool live = shared_.workers_running.load() == shared_.opts.workers;
   const bool needs_table = !shared_.opts.config_path.empty() || shared_.control.consul();
   if (needs_table && !shared_.routes.current()) live = false;
@@ -369,10 +403,15 @@ std::string Admin::server_info() const {
   const int64_t up_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - shared_.started)
                             .count();
-  ojson cli = {{"concurrency", o.workers}};
+  ojson cli;
+  if (o.base_id) cli["base_id"] = std::to_string(o.base_id);  // uint64: a string in proto JSON
+  cli["concurrency"] = o.workers;
   if (!o.config_path.empty()) cli["config_path"] = o.config_path;
   cli["log_level"] = level_name(log::threshold());
   if (!o.service_cluster.empty()) cli["service_cluster"] = o.service_cluster;
+  cli["drain_time"] = duration_json(o.drain_time.count() * 1000);
+  cli["parent_shutdown_time"] = duration_json(o.parent_shutdown_time.count() * 1000);
+  if (o.restart_epoch) cli["restart_epoch"] = o.restart_epoch;
   ojson node = {{"user_agent_name", "sockmesh"}, {"user_agent_version", kVersion}};
   if (!o.service_cluster.empty()) node["cluster"] = o.service_cluster;
   ojson j = {{"version", kVersion},
@@ -380,6 +419,7 @@ std::string Admin::server_info() const {
              {"uptime_current_epoch", duration_json(up_ms / 1000 * 1000)},
              {"uptime_all_epochs",
               duration_json((up_ms + shared_.earlier_epochs_uptime_ms.load()) / 1000 * 1000)},
+             {"hot_restart_version", kHotRestartVersion},
              {"command_line_options", std::move(cli)},
              {"node", std::move(node)}};
   return j.dump(2) + "\n";

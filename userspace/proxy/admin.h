@@ -28,7 +28,12 @@ class Admin {
   ~Admin();
   // Binds address:port (before privileges are dropped) and starts serving.
   Status start(const IpAddr& address, uint16_t port);
+  // Serves on a listening socket taken over from the proxy of the previous epoch.
+  Status start(UniqueFd listening);
+  // Stops serving and closes this process's copy of the socket (a hot restart's parent:
+  // the new proxy serves on the same socket).
   void stop();
+  int listen_fd() const { return listen_.get(); }
   // One request, by method and target (path and query): the whole API, testable without
   // sockets. Query values are percent-decoded; a parameter without '=' has value "".
   AdminResponse handle(std::string_view method, std::string_view target) const;
@@ -64,6 +69,7 @@ class Admin {
   std::string server_info() const;
   std::string listeners(const Query& q) const;
   AdminResponse logging(const Query& q) const;
+  AdminResponse drain_listeners(const Query& q) const;
   std::string reset_counters() const;
 
   Shared& shared_;

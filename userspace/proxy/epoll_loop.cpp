@@ -86,6 +86,7 @@ void EpollLoop::run_once(Nanos max_wait) {
   flush_dirty();
   rearm_starving();
   now_ = now_ns();
+  follow_listeners();
   resume_listeners();
   Nanos wait = max_wait;
   auto until = [&](Nanos at) {
@@ -230,12 +231,15 @@ void EpollLoop::watch_listener(Listener l, bool on) {
 
 void EpollLoop::accept_from(Listener l) {
   const int i = static_cast<int>(l);
-  for (int n = 0; n < kAcceptsPerRound && accept_watched_[i]; ++n) {
+  // A listener being closed (follow_listeners) is emptied whole, no longer watched.
+  const bool emptying = accept_stopped_[i];
+  for (int n = 0; emptying || (n < kAcceptsPerRound && accept_watched_[i]); ++n) {
     int fd = ::accept4(config_.listen_fd[i], nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
       if (err == ECONNABORTED || err == EINTR) continue;
+      if (emptying) return;
       // EMFILE, ENFILE, ENOMEM...: retrying at once would fail again at once. Rest, longer
       // each time in a row (as UringLoop does).
       if (accept_resume_at_[i] == 0) {
@@ -266,7 +270,29 @@ void EpollLoop::resume_listeners() {
   for (int i = 0; i < 2; ++i) {
     if (accept_resume_at_[i] == 0 || accept_resume_at_[i] > now_) continue;
     accept_resume_at_[i] = 0;
-    watch_listener(static_cast<Listener>(i), true);
+    if (!accept_stopped_[i]) watch_listener(static_cast<Listener>(i), true);
+  }
+}
+
+void EpollLoop::follow_listeners() {
+  if (!config_.listening) return;
+  for (int i = 0; i < 2; ++i) {
+    if (accept_stopped_[i] || config_.listen_fd[i] < 0) continue;
+    const Listening what = config_.listening[i].load(std::memory_order_acquire);
+    if (what == Listening::accept) continue;
+    // Unwatched before anyone closes it: an epoll registration lives as long as the open
+    // file, which a new process may hold on to.
+    watch_listener(static_cast<Listener>(i), false);
+    accept_stopped_[i] = true;
+    accept_resume_at_[i] = 0;
+    // What the kernel queued would be reset with the socket: serve it.
+    if (what == Listening::close) {
+      accept_from(static_cast<Listener>(i));
+      // The socket stops listening now, for everyone (its descriptor is closed later, by
+      // its owner): a connect from here on is refused at once.
+      ::shutdown(config_.listen_fd[i], SHUT_RD);
+    }
+    config_.listeners_stopped[i].fetch_add(1, std::memory_order_release);
   }
 }
 

@@ -105,6 +105,8 @@ class EpollLoop final : public Io {
   void accept_from(Listener l);
   void watch_listener(Listener l, bool on);
   void resume_listeners();
+  // Acts on LoopConfig::listening: stops accepting (and takes what is queued, for close).
+  void follow_listeners();
   void mark_readable(Slot s);
   void read_ready();
   void read_some(Slot s);
@@ -141,6 +143,7 @@ class EpollLoop final : public Io {
   Nanos accept_resume_at_[2] = {0, 0};
   Nanos accept_backoff_[2] = {0, 0};
   bool accept_watched_[2] = {false, false};
+  bool accept_stopped_[2] = {false, false};  // for good (LoopConfig::listening)
   Nanos now_;
 };
 

@@ -2,7 +2,9 @@
 // worker, SO_REUSEPORT) and the admin API, drops privileges, runs one worker per thread on
 // io_uring or, where that is blocked, epoll (event_loop.h). The control plane (control.h)
 // keeps the table: from Consul and Istio rules, or --config; SIGHUP re-reads --config or the
-// rule files; SIGINT/SIGTERM stop.
+// rule files; SIGTERM drains, then exits; a second SIGTERM or SIGINT exits at once
+// (proxy/lifecycle.h). --restart-epoch N takes the sockets over from epoch N-1
+// (proxy/hot_restart.h).
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,12 +13,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "proxy/admin.h"
 #include "proxy/control.h"
 #include "proxy/event_loop.h"
+#include "proxy/hot_restart.h"
+#include "proxy/lifecycle.h"
 #include "proxy/options.h"
 #include "proxy/shared.h"
 #include "proxy/sockets.h"
@@ -80,9 +85,27 @@ int main(int argc, char** argv) {
   Control control(shared, std::move(*control_opts));
   if (Status s = control.load_initial(); !s) return fail(s.error());
 
-  // Bind everything while still privileged, then drop.
+  // Bind everything while still privileged (or take it over from the running proxy, for a
+  // hot restart), then drop.
   std::vector<UniqueFd> out_fds, in_fds;
-  for (uint32_t i = 0; i < opts->workers; ++i) {
+  Admin admin(shared);
+  std::optional<Handover> parent;
+  if (opts->restart_epoch > 0) {
+    auto h = take_over(*opts, opts->uid.value_or(::geteuid()));
+    if (!h) return fail(h.error());
+    parent = std::move(*h);
+    out_fds = std::move(parent->outbound);
+    in_fds = std::move(parent->inbound);
+    shared.earlier_epochs_uptime_ms = parent->uptime_ms;
+    // Every socket handed over must have a worker accepting on it.
+    if (out_fds.size() > opts->workers) {
+      SM_INFO("sockmesh-proxy: %zu workers, as many as the proxy of epoch %u had", out_fds.size(),
+              opts->restart_epoch - 1);
+      opts->workers = static_cast<uint32_t>(out_fds.size());
+    }
+    if (Status s = admin.start(std::move(parent->admin)); !s) return fail(s.error());
+  }
+  while (out_fds.size() < opts->workers) {
     auto o = open_listener(opts->outbound_port, "--outbound-port");
     if (!o) return fail(o.error());
     auto n = open_listener(opts->inbound_port, "--inbound-port");
@@ -90,8 +113,8 @@ int main(int argc, char** argv) {
     out_fds.push_back(std::move(*o));
     in_fds.push_back(std::move(*n));
   }
-  Admin admin(shared);
-  if (Status s = admin.start(opts->admin_address, opts->admin_port); !s) return fail(s.error());
+  if (!parent)
+    if (Status s = admin.start(opts->admin_address, opts->admin_port); !s) return fail(s.error());
   if (Status s = drop_privileges(*opts); !s) return fail(s.error());
   // As the proxy's own user: the log file is its, and no path trick makes root write.
   if (Status s = shared.access_log.open(opts->access_log); !s) return fail(s.error());
@@ -136,15 +159,19 @@ int main(int argc, char** argv) {
           endpoint_str(opts->admin_address, opts->admin_port).c_str(),
           opts->config_path.empty() ? "" : (", routes from " + opts->config_path).c_str());
 
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&sigs, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      control.reload();
-      continue;
-    }
-    break;
+  Lifecycle life(shared, control, admin, out_fds, in_fds);
+  if (parent) {
+    // LIVE first (every worker runs), then the parent lets go.
+    while (shared.workers_running.load() < opts->workers && !shared.stop.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (Status s = drain_parent(*parent); !s)
+      SM_WARN("sockmesh-proxy: telling the proxy of epoch %u to drain: %s", opts->restart_epoch - 1,
+              s.error().message().c_str());
   }
+  if (Status s = life.listen_for_next_epoch(); !s)
+    SM_WARN("sockmesh-proxy: no hot restart from this process: %s", s.error().message().c_str());
+  life.run(sigs);
+
   shared.stop = true;
   control.stop();
   for (auto& t : threads) t.join();

@@ -48,6 +48,13 @@ const char* const kUsage = R"(usage: sockmesh-proxy [flags]
   --tunnel-idle-timeout-ms N  a TCP or upgraded tunnel with no bytes either way: closed
                               (3600000; 0 off)
   --recv-buffers N            provided receive buffers per worker (1024)
+  --drain-time-s N            a drain (SIGTERM, POST /drain_listeners) answers what is in
+                              flight and closes connections for at most N s (2)
+  --restart-epoch N           hot restart: take the listeners and admin socket from the
+                              proxy of epoch N-1 in this netns, which then drains (0)
+  --parent-shutdown-time-s N  hot restart: the parent exits at the latest N s after
+                              handing over (3)
+  --base-id N                 tells apart proxies hot-restarting in one netns (0)
   -v, --verbose               debug logging
 )";
 
@@ -110,6 +117,10 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
                                                     {"--stream-idle-timeout-ms", true},
                                                     {"--tunnel-idle-timeout-ms", true},
                                                     {"--event-loop", true},
+                                                    {"--drain-time-s", true},
+                                                    {"--parent-shutdown-time-s", true},
+                                                    {"--restart-epoch", true},
+                                                    {"--base-id", true},
                                                     {"--verbose", false},
                                                     {"-v", false}};
   for (size_t i = 0; i < args.size(); ++i) {
@@ -236,7 +247,17 @@ Result<Options> parse_options(const std::vector<std::string>& args) {
         o.event_loop = EventLoop::automatic;
       else
         return plain_error("--event-loop: '" + v + "': must be uring, epoll or auto");
-    } else if (a == "--verbose" || a == "-v")
+    } else if (a == "--drain-time-s" || a == "--parent-shutdown-time-s") {
+      uint32_t secs = 0;
+      s = num(secs, 0, 3600);
+      if (s)
+        (a == "--drain-time-s" ? o.drain_time : o.parent_shutdown_time) =
+            std::chrono::seconds(secs);
+    } else if (a == "--restart-epoch")
+      s = num(o.restart_epoch, 0, 1'000'000);
+    else if (a == "--base-id")
+      s = num(o.base_id, 0, 1'000'000);
+    else if (a == "--verbose" || a == "-v")
       o.verbose = true;
     if (!s) return s.error();
   }

@@ -68,6 +68,14 @@ struct Options {
   uint32_t recv_buffers = 1024;
   uint32_t recv_buffer_size = 16 * 1024;
   EventLoop event_loop = EventLoop::automatic;  // --event-loop uring|epoll|auto
+  // Draining and hot restart (docs/ARCHITECTURE.md "Drain and hot restart"), as Envoy's
+  // flags of the same names. A drain (SIGTERM, POST /drain_listeners) answers what is in
+  // flight and closes connections for at most drain_time; a hot restart's parent exits at
+  // the latest parent_shutdown_time after its child took the listeners.
+  std::chrono::seconds drain_time{2};
+  std::chrono::seconds parent_shutdown_time{3};
+  uint32_t restart_epoch = 0;  // > 0: take the listeners from epoch - 1
+  uint32_t base_id = 0;        // tells proxies in one netns apart (the hand-over socket's name)
   bool verbose = false;
 };
 

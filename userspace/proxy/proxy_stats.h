@@ -23,6 +23,7 @@ namespace sm::proxy {
   X(downstream_cx_overflow)       /* over --max-connections: closed at once */                \
   X(downstream_cx_accept_backoff) /* accept out of descriptors/memory: the listener rested */ \
   X(downstream_cx_delayed_close_timeout) /* closing: the client did not close in time */      \
+  X(downstream_cx_drain_close)           /* closed by a drain: after its response, or idle */ \
   X(downstream_rq_total)                                                                      \
   X(downstream_rq_1xx)                                                                        \
   X(downstream_rq_2xx)                                                                        \

@@ -297,6 +297,10 @@ void Session::forward_response_head(Slot down, Slot up, const http::ResponseHead
   // A response before the request body ended (a 413, say) leaves bytes that must not be
   // taken for a request: the connection closes after it.
   const bool early = !k.framer.done();
+  if (!ex.close_after && !tunnel && drain_close(k)) {
+    ex.close_after = true;
+    st.inc(st.downstream_cx_drain_close);
+  }
   ex.close_after = ex.close_after || !ex.client_keep_alive || until_close || !head.keep_alive ||
                    (early && !tunnel);
   if (!head.keep_alive || until_close) u.no_reuse = true;
@@ -528,6 +532,10 @@ void Session::reply(Slot down, const LocalReply& r, bool close_after) {
   ex.flag = r.flag;
   ex.state = ExchangeState::responding;
   // Unread request body bytes would be taken for the next request: close instead.
+  if (!ex.close_after && !close_after && drain_close(k)) {
+    ex.close_after = true;
+    stats(k).inc(stats(k).downstream_cx_drain_close);
+  }
   ex.close_after = ex.close_after || close_after || !k.framer.done();
   std::string* out = io_.take_string();
   write_local_reply(*out, r, ex.request_id, ex.close_after);

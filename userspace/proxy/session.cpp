@@ -379,7 +379,8 @@ void Session::on_timer(Slot s) {
       reply(s, {408, reply::kRequestTimeout, ResponseFlag::downstream_request_timeout}, true);
       break;
     case TimerKind::idle:
-      st.inc(st.downstream_cx_idle_timeout);
+      st.inc(drain_started_[static_cast<int>(k.listener)] ? st.downstream_cx_drain_close
+                                                          : st.downstream_cx_idle_timeout);
       close(s, CloseHow::graceful);
       break;
     case TimerKind::stream_idle:
@@ -435,6 +436,32 @@ void Session::on_batch_end() {
         parse_request(s);
   }
   if (!log_buf_.empty()) shared_.access_log.submit(log_buf_);
+  for (Listener l : {Listener::outbound, Listener::inbound})
+    if (!drain_started_[static_cast<int>(l)] &&
+        shared_.drain_close[static_cast<int>(l)].load(std::memory_order_relaxed))
+      start_drain(l);
+}
+
+bool Session::drain_close(const Stream& k) const {
+  return shared_.health_failed.load(std::memory_order_relaxed) ||
+         shared_.drain_close[static_cast<int>(k.listener)].load(std::memory_order_relaxed);
+}
+
+// Busy connections close after their response (drain_close()). An idle one closes once it
+// has been idle for half the drain time (at most the idle timeout): closing it at once would
+// race a client that is about to reuse it (its request would meet the FIN), and a client
+// idle that long is not in the middle of sending.
+void Session::start_drain(Listener l) {
+  drain_started_[static_cast<int>(l)] = true;
+  const auto grace = std::min<std::chrono::nanoseconds>(
+      opts_.idle_timeout,
+      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.drain_time) / 2);
+  for (Slot s = 0; s < streams_.size(); ++s) {
+    Stream& k = c(s);
+    if (k.upstream || k.listener != l || k.timer != TimerKind::idle) continue;
+    if (k.state != StreamState::reading_head || (k.head && !k.head->empty())) continue;
+    set_timer(s, TimerKind::idle, grace);
+  }
 }
 
 // ---- sniffing, tunnels, closing ---------------------------------------------------------------

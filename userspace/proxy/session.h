@@ -141,6 +141,10 @@ class Session final : public IoEvents {
   bool over_limit(Slot to) const;
   bool under_resume_mark(Slot to) const;
   void drained(Slot s);
+  // A drain or a failed health check: responses on this connection say `connection: close`.
+  bool drain_close(const Stream& k) const;
+  // Once per listener, when its drain starts: idle keep-alive connections close soon.
+  void start_drain(Listener l);
 
   // --- sniffing and tunnels (session.cpp)
   void on_sniff_data(Slot s, const RecvBuf& b);
@@ -247,6 +251,7 @@ class Session final : public IoEvents {
   std::mt19937_64 rng_;
   uint32_t max_buffers_;  // lent receive buffers one connection may have queued
   Nanos last_accept_warn_ = 0;
+  bool drain_started_[2] = {false, false};
   std::string log_buf_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/control_status.h"
+#include "proxy/loop_config.h"
 #include "proxy/options.h"
 #include "proxy/proxy_stats.h"
 #include "route/cluster_state.h"
@@ -35,9 +36,28 @@ struct Shared {
   ControlStatus control;  // written by the control plane (control.h), read by the admin
   std::atomic<bool> stop{false};
   std::atomic<uint32_t> workers_running{0};
-  // Draining (SIGTERM, POST /drain_listeners): set by whoever starts the drain, never
-  // cleared. The admin reports it: /server_info "state": "DRAINING", server.state 1.
+  // Draining (SIGTERM, POST /drain_listeners, a hot restart's parent): set by whoever
+  // starts the drain, never cleared. The admin reports it: /server_info "state":
+  // "DRAINING", server.state 1, /ready 503.
   std::atomic<bool> draining{false};
+  // POST /healthcheck/fail (cleared by /healthcheck/ok): reported as draining, and every
+  // response says `connection: close`, as Envoy's drain decision while its health check fails.
+  std::atomic<bool> health_failed{false};
+  // Per listener (index: Listener), set by a drain, never cleared: responses on its
+  // connections say `connection: close` and idle keep-alive connections close early.
+  std::atomic<bool> drain_close[2] = {false, false};
+  // Per listener: what the workers do with it (proxy/loop_config.h). Each worker
+  // acknowledges a change in listeners_stopped once it no longer accepts (having taken
+  // what was queued, for `close`); whoever owns the listening sockets closes them after
+  // every worker did.
+  std::atomic<Listening> listening[2] = {Listening::accept, Listening::accept};
+  std::atomic<uint32_t> listeners_stopped[2] = {0, 0};
+  // Set by the admin (POST /quitquitquit) or a drain request for the main thread to act on.
+  std::atomic<bool> quit{false};
+  // POST /drain_listeners: a drain of the listeners in `drain_request` (bit per Listener),
+  // graceful (keep accepting for --drain-time-s) or not; the main thread carries it out.
+  std::atomic<uint8_t> drain_request{0};
+  std::atomic<bool> drain_request_graceful{false};
   // For /server_info: when this process started, and how long the proxies of earlier
   // restart epochs had run when this one started (a hot restart sets it; 0 in epoch 0).
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

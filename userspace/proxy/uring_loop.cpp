@@ -1,8 +1,10 @@
 // UringLoop; see uring_loop.h.
 #include "proxy/uring_loop.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +61,7 @@ void UringLoop::run_once(Nanos max_wait) {
   bufs_.publish();
   rearm_starving();
   now_ = now_ns();
+  follow_listeners();
   resume_listeners();
   Nanos wait = max_wait;
   auto until = [&](Nanos at) {
@@ -219,15 +222,13 @@ void UringLoop::arm_accept(Listener l) {
 void UringLoop::on_accept(Listener l, int res, uint32_t flags) {
   const int i = static_cast<int>(l);
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_[i] = false;
+  if (accept_stopped_[i]) {  // the last connection a cancelled accept brings; or its end
+    if (res >= 0) accepted(l, res);
+    return;
+  }
   if (res >= 0) {
     accept_backoff_[i] = 0;
-    int one = 1;  // requests and responses are small and latency-bound: no Nagle
-    ::setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    Slot s = alloc(res);
-    arm_recv(s);
-    Accepted a{l == Listener::outbound ? outbound_destination(res) : inbound_destination(res),
-               local_endpoint(res)};
-    events_->on_accepted(s, l, a);
+    accepted(l, res);
   } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EAGAIN && res != -EINTR) {
     // EMFILE, ENFILE, ENOMEM...: retrying at once would fail again at once. Rest, longer
     // each time in a row.
@@ -243,14 +244,57 @@ void UringLoop::on_accept(Listener l, int res, uint32_t flags) {
     }
     return;
   }
-  if (!accept_armed_[i] && accept_resume_at_[i] == 0) arm_accept(l);
+  if (!accept_armed_[i] && accept_resume_at_[i] == 0 && !accept_stopped_[i]) arm_accept(l);
+}
+
+void UringLoop::accepted(Listener l, int fd) {
+  int one = 1;  // requests and responses are small and latency-bound: no Nagle
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  Slot s = alloc(fd);
+  arm_recv(s);
+  Accepted a{l == Listener::outbound ? outbound_destination(fd) : inbound_destination(fd),
+             local_endpoint(fd)};
+  events_->on_accepted(s, l, a);
+}
+
+void UringLoop::follow_listeners() {
+  if (!config_.listening) return;
+  for (int i = 0; i < 2; ++i) {
+    if (accept_stopped_[i] || config_.listen_fd[i] < 0) continue;
+    const Listening what = config_.listening[i].load(std::memory_order_acquire);
+    if (what == Listening::accept) continue;
+    accept_stopped_[i] = true;
+    accept_resume_at_[i] = 0;
+    if (accept_armed_[i]) {  // a completion may still bring one more connection: served
+      io_uring_sqe* sqe = ring_.sqe();
+      io_uring_prep_cancel64(sqe, UserData{Op::accept, static_cast<uint32_t>(i), 0}.pack(), 0);
+      io_uring_sqe_set_data64(sqe, UserData{Op::cancel, 0, 0}.pack());
+    }
+    if (what == Listening::close) {
+      // What the kernel queued would be reset with the socket: serve it (without ever
+      // blocking: another worker's or process's accept may have taken it first).
+      const int lfd = config_.listen_fd[i];
+      for (pollfd p{lfd, POLLIN, 0}; ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);) {
+        int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        const int flags = ::fcntl(fd, F_GETFL);  // this loop's sockets are blocking ones
+        if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        accepted(static_cast<Listener>(i), fd);
+      }
+      // The socket stops listening now, for everyone (its descriptor is closed later, by
+      // its owner): a connect from here on is refused at once instead of waiting in a
+      // queue nobody takes from.
+      ::shutdown(lfd, SHUT_RD);
+    }
+    config_.listeners_stopped[i].fetch_add(1, std::memory_order_release);
+  }
 }
 
 void UringLoop::resume_listeners() {
   for (int i = 0; i < 2; ++i) {
     if (accept_resume_at_[i] == 0 || accept_resume_at_[i] > now_) continue;
     accept_resume_at_[i] = 0;
-    if (!accept_armed_[i]) arm_accept(static_cast<Listener>(i));
+    if (!accept_armed_[i] && !accept_stopped_[i]) arm_accept(static_cast<Listener>(i));
   }
 }
 

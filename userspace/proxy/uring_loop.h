@@ -94,6 +94,9 @@ class UringLoop final : public Io {
   void arm_accept(Listener l);
   void on_accept(Listener l, int res, uint32_t flags);
   void resume_listeners();
+  // Acts on LoopConfig::listening: stops accepting (and takes what is queued, for close).
+  void follow_listeners();
+  void accepted(Listener l, int fd);
   void arm_recv(Slot s);
   void on_recv(Slot s, int res, uint32_t flags);
   void rearm_starving();
@@ -119,6 +122,7 @@ class UringLoop final : public Io {
   Nanos accept_resume_at_[2] = {0, 0};
   Nanos accept_backoff_[2] = {0, 0};
   bool accept_armed_[2] = {false, false};
+  bool accept_stopped_[2] = {false, false};  // for good (LoopConfig::listening)
   Nanos now_;
 };
 

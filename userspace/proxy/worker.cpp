@@ -4,8 +4,11 @@
 namespace sm::proxy {
 namespace {
 
-LoopConfig loop_config(const Options& o, int outbound_fd, int inbound_fd) {
+LoopConfig loop_config(Shared& shared, int outbound_fd, int inbound_fd) {
+  const Options& o = shared.opts;
   LoopConfig c;
+  c.listening = shared.listening;
+  c.listeners_stopped = shared.listeners_stopped;
   c.listen_fd[0] = outbound_fd;
   c.listen_fd[1] = inbound_fd;
   c.recv_buffers = o.recv_buffers;
@@ -23,9 +26,9 @@ std::unique_ptr<Loop> make_if(bool wanted, const LoopConfig& c) {
 Worker::Worker(Shared& shared, uint32_t index, int outbound_fd, int inbound_fd)
     : shared_(shared),
       uring_(make_if<UringLoop>(shared.event_loop != EventLoop::epoll,
-                                loop_config(shared.opts, outbound_fd, inbound_fd))),
+                                loop_config(shared, outbound_fd, inbound_fd))),
       epoll_(make_if<EpollLoop>(shared.event_loop == EventLoop::epoll,
-                                loop_config(shared.opts, outbound_fd, inbound_fd))),
+                                loop_config(shared, outbound_fd, inbound_fd))),
       session_(shared, uring_ ? static_cast<Io&>(*uring_) : static_cast<Io&>(*epoll_), index) {}
 
 Status Worker::init() {

@@ -215,6 +215,15 @@ void ProxyMesh::stop_proxy() {
 }
 
 HttpResponse ProxyMesh::admin(const std::string& path, uint16_t port) {
+  return admin_request(get("127.0.0.1", path), port);
+}
+
+HttpResponse ProxyMesh::admin_post(const std::string& path, uint16_t port) {
+  return admin_request("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n",
+                       port);
+}
+
+HttpResponse ProxyMesh::admin_request(const std::string& request, uint16_t port) {
   // From the app netns as root, outside the cgroup: loopback is never intercepted.
   return HttpResponse::parse(run_in(Place::in(*app_), [&](std::string& out) {
     HttpConn c("127.0.0.1", port);
@@ -224,7 +233,7 @@ HttpResponse ProxyMesh::admin(const std::string& path, uint16_t port) {
       out = r.serialize();
       return;
     }
-    c.send(get("127.0.0.1", path));
+    c.send(request);
     out = c.read(3000).serialize();
   }));
 }

@@ -72,11 +72,16 @@ class ProxyMesh : public ::testing::TestWithParam<Mode> {
     launch_proxy(f);
   }
   void stop_proxy();
+  // The running sidecar's process (port 15000's), taken out of the fixture: it is no longer
+  // killed by the next launch_proxy() (a hot restart needs both) nor by stop_proxy().
+  std::unique_ptr<Proc> take_proxy() { return std::move(proxy_); }
   std::string routes_path();
   std::string proxy_log() const { return tmp_->file("proxy.log"); }
 
   // --- admin API (from inside the app netns, on 127.0.0.1)
   HttpResponse admin(const std::string& path, uint16_t port = 15000);
+  HttpResponse admin_post(const std::string& path, uint16_t port = 15000);
+  HttpResponse admin_request(const std::string& request, uint16_t port);
   std::map<std::string, uint64_t> stats(uint16_t port = 15000);
   // One /stats value (a missing name fails the test and returns ~0).
   uint64_t stat(const std::string& name, uint16_t port = 15000);

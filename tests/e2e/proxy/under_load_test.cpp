@@ -3,10 +3,14 @@
 //   - the loader is upgraded: `install` of a build whose BPF programs differ (sm-loader-next:
 //     the same sources compiled for BPF CPU v3, so every program's instructions change)
 //     replaces each attached program with bpf_link_update;
-//   - the sidecar is killed and restarted, with enroll --fail-open and without.
+//   - the sidecar is killed and restarted, with enroll --fail-open and without;
+//   - the sidecar drains (SIGTERM, a failed health check) and hot-restarts (issue 13).
 // Each reports requests sent and failed.
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -175,6 +179,140 @@ TEST_P(SidecarRestart, KilledSidecarWithFailOpenGoesDirect) {
   EXPECT_LE(n.failed - n.fresh_failed, 1u) << n.first_failure;
   EXPECT_EQ(http(kSrv1, 9080, get("reviews", "/")).status, 200);
 }
+
+using SidecarDrain = ProxyMesh;
+
+// SIGTERM: /ready turns 503 at once; the request in flight is answered (with `connection:
+// close`); a new connection is refused (fail closed: the listeners stopped); the idle
+// keep-alive connection is closed once idle for half the drain time; then, no connection
+// left, the proxy exits 0 before the drain time is up.
+TEST_P(SidecarDrain, SigtermAnswersWhatIsInFlightRefusesNewConnectionsAndExits) {
+  start_py_http(*srv1_, kSrv1, 8080, "py");
+  start_proxy("--drain-time-s 4");
+  std::unique_ptr<Proc> proxy = take_proxy();
+  const std::string file = tmp_->file("drain-client");
+  Proc c(client(), [&] {
+    HttpConn idle(kSrv1, 8080);
+    HttpResponse a;
+    if (idle.send(get("py", "/"))) a = idle.read(3000);
+    HttpConn busy(kSrv1, 8080);
+    HttpResponse b;
+    if (busy.send(get("py", "/late?s=1.5&tag=inflight"))) b = busy.read(5000);  // SIGTERM at 0.5 s
+    HttpConn fresh(kSrv1, 8080);
+    const std::string idle_end = idle.wait_closed(4000);
+    std::ofstream(file) << a.status << " " << b.status << " " << b.body.substr(0, 8) << " "
+                        << b.header("connection") << " "
+                        << (fresh.ok() ? "connected" : strerrorname_np(fresh.connect_error()))
+                        << " " << idle_end;
+    return 0;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(::kill(proxy->pid(), SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  HttpResponse ready = admin("/ready");
+  EXPECT_EQ(ready.status, 503) << ready;
+  EXPECT_EQ(ready.body, "DRAINING\n");
+  EXPECT_EQ(c.wait(), 0);
+  std::string seen;
+  std::getline(std::ifstream(file), seen);
+  EXPECT_EQ(seen, "200 200 inflight close ECONNREFUSED eof");
+  // Both connections gone (the second at about 2.5 s): the proxy exits, well before 4 s.
+  EXPECT_EQ(proxy->wait_for(3000), std::optional<int>(0)) << slurp(proxy_log());
+}
+
+// POST /healthcheck/fail under load: /ready 503, every response says `connection: close`
+// (the client opens a new connection, served as well), nothing fails; /healthcheck/ok ends it.
+TEST_P(SidecarDrain, FailedHealthCheckUnderLoadFailsNoRequest) {
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  LoadCounts n = under_load(
+      client(), tmp_->file("load-counts"), 3.0, "198.18.2.3", 9080,
+      [&] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        EXPECT_EQ(admin_post("/healthcheck/fail").status, 200);
+        EXPECT_EQ(admin("/ready").status, 503);
+        EXPECT_EQ(admin("/healthcheck/fail").status, 405);  // mutations are POST only
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        EXPECT_EQ(admin_post("/healthcheck/ok").status, 200);
+        EXPECT_EQ(admin("/ready").status, 200);
+      },
+      ebpf() ? "failed health check under load (ebpf)"
+             : "failed health check under load (iptables)");
+  EXPECT_GT(n.keepalive, 100u);
+  EXPECT_EQ(n.failed, 0u) << n.first_failure;
+  EXPECT_GT(stat("listener.outbound.downstream_cx_drain_close"), 10u);
+}
+
+// SIGTERM under load with enroll --fail-open: the listeners close, so new connections go
+// straight to the server; what the sidecar had is answered; then it starts again.
+TEST_P(SidecarDrain, SigtermWithFailOpenUnderLoadFailsNoRequest) {
+  if (!ebpf()) GTEST_SKIP() << "--fail-open is eBPF only";
+  install_->enroll(*app_, "--fail-open");
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  std::unique_ptr<Proc> proxy = take_proxy();
+  LoadCounts n = under_load(
+      client(), tmp_->file("load-counts"), 3.0, "198.18.2.3", 9080,
+      [&] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        ASSERT_EQ(::kill(proxy->pid(), SIGTERM), 0);
+        EXPECT_EQ(proxy->wait_for(4000), std::optional<int>(0)) << slurp(proxy_log());
+        start_routed_proxy();
+      },
+      "SIGTERM drain under load, --fail-open (ebpf)");
+  EXPECT_GT(n.keepalive, 100u);
+  EXPECT_GT(install_->counter("fail_open"), 0u);
+  EXPECT_EQ(n.failed, 0u) << n.first_failure;
+}
+
+using HotRestart = ProxyMesh;
+
+// Two hot restarts under load (epoch 0 -> 1 -> 2): each new proxy takes the listeners and
+// the admin socket, each old one drains and exits 0 by itself; no request fails.
+TEST_P(HotRestart, TwoRestartsUnderLoadLoseNoRequest) {
+  start_nginx(*srv1_, kSrv1 + ":9080", "v1");
+  start_nginx(*srv2_, kSrv2 + ":9080", "v2");
+  start_routed_proxy();
+  std::unique_ptr<Proc> old = take_proxy();
+  auto epoch_is = [&](int want) {
+    for (int i = 0; i < 100; ++i) {
+      HttpResponse r = admin("/server_info");
+      if (r.status == 200 &&
+          r.body.find("\"restart_epoch\": " + std::to_string(want)) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  LoadCounts n = under_load(
+      client(), tmp_->file("load-counts"), 5.0, "198.18.2.3", 9080,
+      [&] {
+        for (int epoch = 1; epoch <= 2; ++epoch) {
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          start_routed_proxy("--restart-epoch " + std::to_string(epoch));
+          EXPECT_TRUE(epoch_is(epoch)) << "epoch " << epoch << " does not answer /server_info";
+          // The parent drains (its keep-alive connection closes after its next response) and
+          // exits by itself, well before --parent-shutdown-time-s (3 s) would end it.
+          EXPECT_EQ(old->wait_for(5000), std::optional<int>(0)) << "epoch " << epoch - 1;
+          old = take_proxy();
+        }
+      },
+      ebpf() ? "two hot restarts under load (ebpf)" : "two hot restarts under load (iptables)");
+  EXPECT_GT(n.keepalive, 100u);
+  EXPECT_GT(n.fresh, 100u);
+  EXPECT_EQ(n.failed, 0u) << n.first_failure;
+  HttpResponse info = admin("/server_info");
+  EXPECT_NE(info.body.find("\"state\": \"LIVE\""), std::string::npos) << info;
+  EXPECT_EQ(stat("listener.outbound.downstream_cx_no_destination"), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SidecarDrain, ::testing::Values(Mode::ebpf, Mode::iptables),
+                         mode_name);
+
+INSTANTIATE_TEST_SUITE_P(Modes, HotRestart, ::testing::Values(Mode::ebpf, Mode::iptables),
+                         mode_name);
 
 INSTANTIATE_TEST_SUITE_P(Modes, SidecarRestart, ::testing::Values(Mode::ebpf, Mode::iptables),
                          mode_name);

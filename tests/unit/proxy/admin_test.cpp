@@ -199,7 +199,8 @@ TEST_F(AdminTest, LoggingListsAndSetsLevelsByPostOnly) {
 }
 
 TEST_F(AdminTest, MutationsArePostOnlyAndReadsGetOnly) {
-  for (const char* p : {"/reset_counters", "/logging"}) {
+  for (const char* p : {"/reset_counters", "/logging", "/drain_listeners", "/healthcheck/fail",
+                        "/healthcheck/ok", "/quitquitquit"}) {
     EXPECT_EQ(admin_->handle("GET", p).status, 405) << p;
     EXPECT_EQ(admin_->handle("HEAD", p).status, 405) << p;
     EXPECT_EQ(admin_->handle("PUT", p).status, 405) << p;
@@ -211,6 +212,48 @@ TEST_F(AdminTest, MutationsArePostOnlyAndReadsGetOnly) {
   }
   EXPECT_EQ(admin_->respond("POST /reset_counters HTTP/1.1\r\n").rfind("HTTP/1.1 200 OK\r\n", 0),
             0u);
+}
+
+// Envoy's /healthcheck/fail and /healthcheck/ok: the server reports DRAINING (and /ready
+// 503) while the health check fails, and LIVE again after ok; nothing else changes.
+TEST_F(AdminTest, HealthcheckFailTurnsReadyDrainingUntilOk) {
+  shared_->workers_running = 2;
+  EXPECT_EQ(admin_->handle("POST", "/healthcheck/fail").status, 200);
+  EXPECT_TRUE(shared_->health_failed.load());
+  auto r = admin_->handle("GET", "/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "DRAINING\n");
+  EXPECT_NE(admin_->handle("GET", "/server_info").body.find("\"state\": \"DRAINING\""),
+            std::string::npos);
+  EXPECT_NE(admin_->handle("GET", "/stats").body.find("server.state: 1"), std::string::npos);
+  EXPECT_FALSE(shared_->draining.load());
+  EXPECT_EQ(admin_->handle("POST", "/healthcheck/ok").status, 200);
+  EXPECT_EQ(admin_->handle("GET", "/ready").status, 200);
+}
+
+// POST /drain_listeners asks the main thread (lifecycle.h) for a drain: which listeners
+// (?inboundonly) and whether gracefully; an unknown parameter is refused, nothing asked.
+TEST_F(AdminTest, DrainListenersRequestsADrainOfTheNamedListeners) {
+  EXPECT_EQ(admin_->handle("POST", "/drain_listeners?bogus=1").status, 400);
+  EXPECT_EQ(shared_->drain_request.load(), 0);
+  EXPECT_EQ(admin_->handle("POST", "/drain_listeners?inboundonly&graceful").status, 200);
+  EXPECT_EQ(shared_->drain_request.load(), 0b10);  // bit 1: the inbound listener
+  EXPECT_TRUE(shared_->drain_request_graceful.load());
+  shared_->drain_request = 0;
+  EXPECT_EQ(admin_->handle("POST", "/drain_listeners").status, 200);
+  EXPECT_EQ(shared_->drain_request.load(), 0b11);
+  EXPECT_FALSE(shared_->drain_request_graceful.load());
+  EXPECT_FALSE(shared_->quit.load());
+  EXPECT_EQ(admin_->handle("POST", "/quitquitquit").status, 200);
+  EXPECT_TRUE(shared_->quit.load());
+}
+
+TEST_F(AdminTest, ServerInfoShowsTheDrainAndRestartOptions) {
+  auto j = nlohmann::json::parse(admin_->handle("GET", "/server_info").body);
+  EXPECT_EQ(j["hot_restart_version"], "sockmesh.1");
+  EXPECT_EQ(j["command_line_options"]["drain_time"], "2s");
+  EXPECT_EQ(j["command_line_options"]["parent_shutdown_time"], "3s");
+  EXPECT_FALSE(j["command_line_options"].contains("restart_epoch"));  // 0: the proto default
 }
 
 }  // namespace

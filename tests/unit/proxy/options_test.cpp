@@ -143,5 +143,24 @@ TEST(Options, Tracing) {
               std::string("--trace-sampling: '") + bad + "': must be a percentage 0..100");
 }
 
+// Envoy's defaults in the seed's sidecar: --drain-time-s 2 --parent-shutdown-time-s 3.
+TEST(Options, DrainAndHotRestart) {
+  auto d = parse_options({});
+  EXPECT_EQ(d->drain_time, std::chrono::seconds(2));
+  EXPECT_EQ(d->parent_shutdown_time, std::chrono::seconds(3));
+  EXPECT_EQ(d->restart_epoch, 0u);
+  EXPECT_EQ(d->base_id, 0u);
+  auto o = parse_options({"--drain-time-s", "0", "--parent-shutdown-time-s=10", "--restart-epoch",
+                          "3", "--base-id", "7"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->drain_time, std::chrono::seconds(0));
+  EXPECT_EQ(o->parent_shutdown_time, std::chrono::seconds(10));
+  EXPECT_EQ(o->restart_epoch, 3u);
+  EXPECT_EQ(o->base_id, 7u);
+  EXPECT_EQ(err({"--drain-time-s", "x"}).rfind("--drain-time-s", 0), 0u);
+  EXPECT_EQ(err({"--drain-time-s", "3601"}), "--drain-time-s: '3601': must be 0..3600");
+  EXPECT_EQ(err({"--restart-epoch", "-1"}).rfind("--restart-epoch", 0), 0u);
+}
+
 }  // namespace
 }  // namespace sm::proxy

@@ -356,6 +356,59 @@ TEST_F(SessionTest, InterimResponsesAreForwardedUpToALimitThen502) {
 
 // ---- item 5: a timeout for every state, a cap on connections ---------------------------------
 
+// A drain (Shared::drain_close, set by lifecycle.h): the response in flight says
+// `connection: close` and the connection closes after it; an idle keep-alive connection is
+// closed once idle for half the drain time (not at once: its client may be sending).
+TEST_F(SessionTest, ADrainClosesBusyConnectionsAfterTheirResponseAndIdleOnesSoon) {
+  Slot idle = client();
+  io_.peer_sends(idle, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  Slot up = upstream();
+  io_.peer_reads(up);
+  io_.peer_sends(up, kOk);
+  EXPECT_EQ(io_.peer_reads(idle).find("connection: close"), std::string::npos);
+  Slot busy = client();
+  io_.peer_sends(busy, "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");  // the pooled upstream
+  EXPECT_EQ(io_.connects().size(), 1u);
+  shared_->drain_close[0] = true;
+  io_.advance(1ms);  // a batch ends: the drain starts
+  io_.peer_reads(up);
+  io_.peer_sends(up, kOk);
+  std::string got = io_.peer_reads(busy);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("connection: close\r\n"), std::string::npos) << got;
+  EXPECT_TRUE(io_.fin_sent(busy));
+  io_.peer_closes(busy);
+  EXPECT_FALSE(io_.open(busy));
+  io_.advance(998ms);  // --drain-time-s 2: idle ones close after 1 s
+  EXPECT_TRUE(io_.open(idle));
+  io_.advance(2ms);
+  EXPECT_FALSE(io_.open(idle));
+  EXPECT_EQ(stat().downstream_cx_drain_close.load(), 2u);
+  EXPECT_EQ(stat().downstream_cx_idle_timeout.load(), 0u);
+}
+
+// A failed health check (POST /healthcheck/fail) only says `connection: close`; it closes
+// no idle connection, and /healthcheck/ok ends it.
+TEST_F(SessionTest, AFailedHealthCheckClosesConnectionsAfterTheirResponseOnly) {
+  shared_->health_failed = true;
+  Slot c = client();
+  io_.peer_sends(c, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  Slot up = upstream();
+  io_.peer_reads(up);
+  io_.peer_sends(up, kOk);
+  EXPECT_NE(io_.peer_reads(c).find("connection: close\r\n"), std::string::npos);
+  io_.peer_closes(c);
+  shared_->health_failed = false;
+  Slot d = client();
+  io_.peer_sends(d, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  io_.peer_reads(up);
+  io_.peer_sends(up, kOk);
+  EXPECT_EQ(io_.peer_reads(d).find("connection: close"), std::string::npos);
+  io_.advance(5s);
+  EXPECT_TRUE(io_.open(d));
+  EXPECT_EQ(stat().downstream_cx_drain_close.load(), 1u);
+}
+
 class TimeoutTest : public SessionTest {
   void tune(Options& o) override {
     o.stream_idle_timeout = std::chrono::milliseconds(500);

@@ -1,0 +1,90 @@
+// Lifecycle; see lifecycle.h.
+#include "proxy/lifecycle.h"
+
+#include "sockmesh/log.h"
+
+namespace sm::proxy {
+namespace {
+
+constexpr uint8_t kBoth = 0b11;
+constexpr auto kTick = std::chrono::milliseconds(50);  // how often flags and the clock are read
+
+}  // namespace
+
+Status Lifecycle::listen_for_next_epoch() {
+  return next_epoch_.start(shared_.opts.base_id, shared_.opts.restart_epoch);
+}
+
+int64_t Lifecycle::uptime_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - shared_.started)
+             .count() +
+         shared_.earlier_epochs_uptime_ms.load();
+}
+
+void Lifecycle::begin_drain(uint8_t which, Listening how) {
+  shared_.draining = true;
+  for (int l = 0; l < 2; ++l) {
+    if (!(which & (1u << l))) continue;
+    shared_.drain_close[l] = true;
+    Listening current = Listening::accept;
+    if (how != Listening::accept) shared_.listening[l].compare_exchange_strong(current, how);
+  }
+}
+
+void Lifecycle::close_stopped_listeners() {
+  for (int l = 0; l < 2; ++l) {
+    if (closed_[l] || shared_.listening[l].load() == Listening::accept) continue;
+    if (shared_.listeners_stopped[l].load(std::memory_order_acquire) < fds_[l]->size()) continue;
+    fds_[l]->clear();  // every worker stopped accepting on them
+    closed_[l] = true;
+  }
+}
+
+void Lifecycle::run(const sigset_t& signals) {
+  for (;;) {
+    timespec tick{0, std::chrono::duration_cast<std::chrono::nanoseconds>(kTick).count()};
+    const int sig = ::sigtimedwait(&signals, nullptr, &tick);
+    const Clock::time_point now = Clock::now();
+    if (sig == SIGHUP) control_.reload();
+    if (sig == SIGINT) return;
+    if (sig == SIGTERM) {
+      if (exit_at_) return;  // asked twice: at once
+      SM_INFO("sockmesh-proxy: SIGTERM: draining, exit within %llds",
+              static_cast<long long>(shared_.opts.drain_time.count()));
+      begin_drain(kBoth, Listening::close);
+      exit_at_ = now + shared_.opts.drain_time;
+    }
+    if (shared_.quit.load() || shared_.stop.load()) return;
+    if (const uint8_t which = shared_.drain_request.exchange(0)) {
+      const bool graceful = shared_.drain_request_graceful.load();
+      begin_drain(which, graceful ? Listening::accept : Listening::close);
+      for (int l = 0; l < 2; ++l)
+        if (graceful && (which & (1u << l)) && !stop_accepting_at_[l])
+          stop_accepting_at_[l] = now + shared_.opts.drain_time;
+    }
+    for (int l = 0; l < 2; ++l) {
+      if (!stop_accepting_at_[l] || now < *stop_accepting_at_[l]) continue;
+      stop_accepting_at_[l].reset();
+      Listening current = Listening::accept;
+      shared_.listening[l].compare_exchange_strong(current, Listening::close);
+    }
+    HotRestartServer::Sockets mine;
+    mine.admin = admin_.listen_fd();
+    for (const UniqueFd& fd : *fds_[0]) mine.outbound.push_back(fd.get());
+    for (const UniqueFd& fd : *fds_[1]) mine.inbound.push_back(fd.get());
+    if (!closed_[0] && !closed_[1] && mine.admin >= 0 &&
+        next_epoch_.poll(mine, uptime_ms()) == HotRestartServer::Event::drain) {
+      SM_INFO("sockmesh-proxy: the new proxy is LIVE: draining, exit within %llds",
+              static_cast<long long>(shared_.opts.parent_shutdown_time.count()));
+      admin_.stop();  // the new proxy answers on the same socket
+      begin_drain(kBoth, Listening::stop);
+      exit_at_ = now + shared_.opts.parent_shutdown_time;
+    }
+    close_stopped_listeners();
+    if (exit_at_ && (now >= *exit_at_ ||
+                     (closed_[0] && closed_[1] && shared_.downstream_connections.load() == 0)))
+      return;
+  }
+}
+
+}  // namespace sm::proxy
