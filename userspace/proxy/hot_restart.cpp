@@ -4,6 +4,7 @@
 //   old -> new  "admin" + SCM_RIGHTS [admin socket]
 //   old -> new  "worker I" + SCM_RIGHTS [outbound, inbound]      (I = 0 .. W-1)
 //   new -> old  "drain"                                          (once the new one is LIVE)
+//   old -> new  "counters\n<lines>" ...                          (as the old one exits)
 #include "proxy/hot_restart.h"
 
 #include <netinet/in.h>
@@ -22,8 +23,9 @@
 namespace sm::proxy {
 namespace {
 
-constexpr uint32_t kMaxWorkers = 256;  // --workers' limit
-constexpr int kTimeoutMs = 5'000;      // for each message of the hand-over
+constexpr uint32_t kMaxWorkers = 256;         // --workers' limit
+constexpr int kTimeoutMs = 5'000;             // for each message of the hand-over
+constexpr size_t kCountersChunk = 32 * 1024;  // a counters message (SEQPACKET: one send)
 
 struct UnixAddr {
   sockaddr_un sa{};
@@ -183,8 +185,19 @@ Result<Handover> take_over(const Options& o, uint32_t peer_uid) {
 
 Status drain_parent(Handover& h) {
   Status s = send_msg(h.conn.get(), "drain", nullptr, 0);
-  h.conn.reset();
+  if (!s) h.conn.reset();
   return s;
+}
+
+bool read_parent(int conn, std::string* lines) {
+  for (;;) {
+    static thread_local std::string buf(kCountersChunk + 64, '\0');
+    const ssize_t n = ::recv(conn, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    if (n == 0) return false;
+    std::string_view m(buf.data(), static_cast<size_t>(n));
+    if (m.starts_with("counters\n")) lines->append(m.substr(9));
+  }
 }
 
 Status HotRestartServer::start(uint32_t base_id, uint32_t epoch) {
@@ -233,16 +246,36 @@ HotRestartServer::Event HotRestartServer::poll(const Sockets& s, int64_t uptime_
     conn_ = std::move(c);
     return Event::handed_over;
   }
+  if (drained_) return Event::none;
   char buf[16];
   const ssize_t n = ::recv(conn_.get(), buf, sizeof buf, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Event::none;
-  conn_.reset();
   if (n == 5 && std::string_view(buf, 5) == "drain") {
     listen_.reset();  // a draining proxy hands nothing over again
+    drained_ = true;  // conn_ stays, for the counters
     return Event::drain;
   }
+  conn_.reset();
   SM_WARN("hot restart: the new proxy went away before taking over; this one carries on");
   return Event::none;
+}
+
+void HotRestartServer::send_counters(const std::string& lines) {
+  if (!drained_ || !conn_) return;
+  size_t at = 0;
+  while (at < lines.size()) {
+    size_t end = std::min(lines.size(), at + kCountersChunk);
+    if (end < lines.size()) end = lines.rfind('\n', end - 1) + 1;  // whole lines only
+    if (end <= at) break;  // a line longer than a chunk: nothing sane to send
+    if (Status s = send_msg(conn_.get(), "counters\n" + lines.substr(at, end - at), nullptr, 0);
+        !s) {
+      SM_WARN("hot restart: the counters did not reach the new proxy: %s",
+              s.error().message().c_str());
+      break;
+    }
+    at = end;
+  }
+  conn_.reset();
 }
 
 }  // namespace sm::proxy

@@ -8,7 +8,9 @@
 // The socket is abstract (no file, per netns): "sockmesh-proxy.<base-id>.<epoch>". Both ends
 // check the other's uid (SO_PEERCRED: root or the proxy's own), and the new proxy checks
 // that every descriptor it receives is a listening TCP socket on the port its flags name.
-// Counters are not carried over: each process counts from zero; /server_info's
+// Counters continue: when the old proxy exits it sends its listener and cluster counters,
+// which the new one adds to its own (gauges and histograms are each process's; what the old
+// one counted shows up in the new one's /stats once it has exited). /server_info's
 // uptime_all_epochs adds up the epochs.
 #pragma once
 
@@ -34,7 +36,7 @@ struct Handover {
   UniqueFd admin;
   std::vector<UniqueFd> outbound, inbound;  // one pair per worker of the parent
   int64_t uptime_ms = 0;                    // the parent's, all its epochs
-  UniqueFd conn;                            // to the parent: drain_parent() uses it
+  UniqueFd conn;                            // to the parent, until it exits
 };
 
 // The new proxy's side: connects to the proxy of epoch opts.restart_epoch - 1 and takes its
@@ -43,6 +45,9 @@ struct Handover {
 Result<Handover> take_over(const Options& opts, uint32_t peer_uid);
 // Once this proxy is LIVE: the parent stops accepting and drains.
 Status drain_parent(Handover& h);
+// What the parent sends from `conn` without blocking: its counters' lines (appended to
+// *lines) as it exits. False once the parent is gone (conn can be closed).
+bool read_parent(int conn, std::string* lines);
 
 // The running proxy's side: listens for the next epoch and, when it connects, sends the
 // sockets; then waits for its word to drain. Polled from the main thread (never blocks).
@@ -57,9 +62,13 @@ class HotRestartServer {
   // Accepts a new proxy and hands `s` over (uptime_ms: this proxy's, all epochs), or reads
   // its word to drain. A new proxy that goes away before that leaves this one as it was.
   Event poll(const Sockets& s, int64_t uptime_ms);
+  // Once drained, as this proxy exits: its counters, one "<kind> <where> <name> <value>" per
+  // line (lifecycle.cpp), to the new proxy; sent in pieces of whole lines.
+  void send_counters(const std::string& lines);
 
  private:
   UniqueFd listen_, conn_;
+  bool drained_ = false;
   std::string name_;
 };
 

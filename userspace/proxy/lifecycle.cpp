@@ -1,6 +1,8 @@
 // Lifecycle; see lifecycle.h.
 #include "proxy/lifecycle.h"
 
+#include <sstream>
+
 #include "sockmesh/log.h"
 
 namespace sm::proxy {
@@ -19,6 +21,49 @@ int64_t Lifecycle::uptime_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - shared_.started)
              .count() +
          shared_.earlier_epochs_uptime_ms.load();
+}
+
+std::string Lifecycle::counter_lines() const {
+  std::string out;
+  for (int l = 0; l < 2; ++l) {
+    const ListenerStats& ls = shared_.listener_stats[l];
+    const std::string prefix = "listener." + ls.name + ".";
+    for (const auto& [name, v] : ls.counters()) {
+      if (v == 0 || name.ends_with("_active")) continue;  // gauges are each process's own
+      out += "L " + std::to_string(l) + " " + name.substr(prefix.size()) + " " + std::to_string(v) +
+             "\n";
+    }
+  }
+  if (auto table = shared_.routes.current()) {
+    for (const auto& cl : table->clusters()) {
+      std::vector<route::Stat> stats;
+      cl.stats().append_to(stats);
+      for (const route::Stat& st : stats)
+        if (st.value)
+          out +=
+              "C " + cl.name() + " " + std::string(st.name) + " " + std::to_string(st.value) + "\n";
+    }
+  }
+  return out;
+}
+
+void Lifecycle::add_counters(const std::string& lines) {
+  auto table = shared_.routes.current();
+  std::istringstream in(lines);
+  std::string kind, where, name;
+  uint64_t n = 0;
+  while (in >> kind >> where >> name >> n) {
+    if (kind == "L" && (where == "0" || where == "1")) {
+      shared_.listener_stats[where[0] - '0'].add(name, n);
+    } else if (kind == "C" && table) {
+      for (const auto& cl : table->clusters())  // a cluster this table no longer has: dropped
+        if (cl.name() == where) cl.stats().add(name, n);
+    }
+  }
+}
+
+void Lifecycle::hand_over_counters() {
+  next_epoch_.send_counters(counter_lines());
 }
 
 void Lifecycle::begin_drain(uint8_t which, Listening how) {
@@ -79,6 +124,16 @@ void Lifecycle::run(const sigset_t& signals) {
       admin_.stop();  // the new proxy answers on the same socket
       begin_drain(kBoth, Listening::stop);
       exit_at_ = now + shared_.opts.parent_shutdown_time;
+    }
+    if (parent_) {
+      std::string lines;
+      const bool alive = read_parent(parent_.get(), &lines);
+      add_counters(lines);
+      if (!alive) {
+        parent_.reset();
+        SM_INFO("sockmesh-proxy: the proxy of epoch %u exited; its counters continue here",
+                shared_.opts.restart_epoch - 1);
+      }
     }
     close_stopped_listeners();
     if (exit_at_ && (now >= *exit_at_ ||

@@ -167,6 +167,8 @@ int main(int argc, char** argv) {
     if (Status s = drain_parent(*parent); !s)
       SM_WARN("sockmesh-proxy: telling the proxy of epoch %u to drain: %s", opts->restart_epoch - 1,
               s.error().message().c_str());
+    else
+      life.follow_parent(std::move(parent->conn));
   }
   if (Status s = life.listen_for_next_epoch(); !s)
     SM_WARN("sockmesh-proxy: no hot restart from this process: %s", s.error().message().c_str());
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
   shared.stop = true;
   control.stop();
   for (auto& t : threads) t.join();
+  life.hand_over_counters();
   admin.stop();
   return failed ? 1 : 0;
 }

@@ -59,6 +59,19 @@ void ListenerStats::record_status(int status) {
   }
 }
 
+bool ListenerStats::add(std::string_view counter, uint64_t n) {
+#define SM_ADD(c)      \
+  if (counter == #c) { \
+    inc(c, n);         \
+    return true;       \
+  }
+  SM_LISTENER_COUNTERS(SM_ADD)
+#undef SM_ADD
+  if (counter == "fault.delays_injected") return inc(fault_delays_injected, n), true;
+  if (counter == "fault.aborts_injected") return inc(fault_aborts_injected, n), true;
+  return false;
+}
+
 std::vector<std::pair<std::string, uint64_t>> ListenerStats::counters() const {
   std::vector<std::pair<std::string, uint64_t>> out;
   const std::string p = "listener." + name + ".";

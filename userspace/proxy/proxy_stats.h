@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sm::proxy {
@@ -93,6 +94,9 @@ struct ListenerStats {
   void record_status(int status);
   // ("listener.<name>.<counter>", value), counters then gauges.
   std::vector<std::pair<std::string, uint64_t>> counters() const;
+  // Adds n to the counter (not a gauge) of that name, without the "listener.<name>." prefix
+  // (a hot restart's parent's count); false: no such counter.
+  bool add(std::string_view counter, uint64_t n);
 };
 
 }  // namespace sm::proxy

@@ -32,4 +32,15 @@ void ClusterStats::append_to(std::vector<Stat>& out) const {
 #undef SM_APPEND_COUNTER
 }
 
+bool ClusterStats::add(std::string_view stat, uint64_t n) {
+#define SM_ADD_COUNTER(member, name) \
+  if (stat == name) {                \
+    member.inc(n);                   \
+    return true;                     \
+  }
+  SM_CLUSTER_COUNTERS(SM_ADD_COUNTER)
+#undef SM_ADD_COUNTER
+  return false;
+}
+
 }  // namespace sm::route

@@ -73,6 +73,8 @@ struct ClusterStats {
   }
   // Appends every counter, in declaration order.
   void append_to(std::vector<Stat>& out) const;
+  // Adds n to the counter of that name (a hot restart's parent's count); false: no such one.
+  bool add(std::string_view name, uint64_t n);
 };
 
 }  // namespace sm::route

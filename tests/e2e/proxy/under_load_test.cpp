@@ -24,7 +24,9 @@ const std::string kVip = "198.18.2.100";
 using LoaderUpgrade = ProxyMesh;
 
 struct LoadCounts {
-  uint64_t sent = 0, failed = 0, keepalive = 0, fresh = 0, fresh_failed = 0;
+  // failed: anything but a 200; lost: of those, the ones that got no response at all (a
+  // connect refused, a connection cut or silent).
+  uint64_t sent = 0, failed = 0, lost = 0, keepalive = 0, fresh = 0, fresh_failed = 0;
   std::string first_failure;
 };
 
@@ -39,6 +41,7 @@ LoadCounts drive(double seconds, const std::string& addr, uint16_t port) {
     ++n.sent;
     if (r.status == 200) return true;
     ++n.failed;
+    if (r.status == 0) ++n.lost;
     if (n.first_failure.empty()) n.first_failure = std::string(kind) + ": " + r.serialize();
     return false;
   };
@@ -65,8 +68,8 @@ LoadCounts under_load(const Place& client, const std::string& file, double secon
                       const char* what) {
   Proc load(client, [&] {
     LoadCounts n = drive(seconds, addr, port);
-    std::ofstream(file) << n.sent << " " << n.failed << " " << n.keepalive << " " << n.fresh << " "
-                        << n.fresh_failed << "\n"
+    std::ofstream(file) << n.sent << " " << n.failed << " " << n.lost << " " << n.keepalive << " "
+                        << n.fresh << " " << n.fresh_failed << "\n"
                         << n.first_failure;
     return 0;
   });
@@ -74,16 +77,17 @@ LoadCounts under_load(const Place& client, const std::string& file, double secon
   EXPECT_EQ(load.wait(), 0);
   std::ifstream in(file);
   LoadCounts n;
-  in >> n.sent >> n.failed >> n.keepalive >> n.fresh >> n.fresh_failed;
+  in >> n.sent >> n.failed >> n.lost >> n.keepalive >> n.fresh >> n.fresh_failed;
   std::getline(in >> std::ws, n.first_failure, '\0');
   std::printf(
       "%s: sent %llu (keep-alive %llu, new connections %llu), failed %llu (on new "
-      "connections %llu)\n",
+      "connections %llu), lost %llu\n",
       what, static_cast<unsigned long long>(n.sent), static_cast<unsigned long long>(n.keepalive),
       static_cast<unsigned long long>(n.fresh), static_cast<unsigned long long>(n.failed),
-      static_cast<unsigned long long>(n.fresh_failed));
+      static_cast<unsigned long long>(n.fresh_failed), static_cast<unsigned long long>(n.lost));
   ::testing::Test::RecordProperty("sent", std::to_string(n.sent));
   ::testing::Test::RecordProperty("failed", std::to_string(n.failed));
+  ::testing::Test::RecordProperty("lost", std::to_string(n.lost));
   return n;
 }
 
@@ -303,6 +307,14 @@ TEST_P(HotRestart, TwoRestartsUnderLoadLoseNoRequest) {
   EXPECT_GT(n.keepalive, 100u);
   EXPECT_GT(n.fresh, 100u);
   EXPECT_EQ(n.failed, 0u) << n.first_failure;
+  // Counters continue: each old proxy's arrive as it exits, so the last one counts every
+  // request of the run.
+  uint64_t counted = 0;
+  for (int i = 0; i < 50 && counted != n.sent; ++i) {
+    counted = stat("listener.outbound.downstream_rq_total");
+    if (counted != n.sent) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(counted, n.sent);
   HttpResponse info = admin("/server_info");
   EXPECT_NE(info.body.find("\"state\": \"LIVE\""), std::string::npos) << info;
   EXPECT_EQ(stat("listener.outbound.downstream_cx_no_destination"), 0u);

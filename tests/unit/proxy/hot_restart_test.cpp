@@ -97,6 +97,20 @@ TEST_F(HotRestartTest, TheNewProxyGetsTheSameListeningSocketsThenTellsTheOldOneT
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(e, HotRestartServer::Event::drain);
+  // As the old proxy exits, its counters reach the new one, in pieces of whole lines.
+  std::string lines;
+  for (int i = 0; i < 3000; ++i)
+    lines += "C outbound|9080||reviews upstream_rq_total " + std::to_string(i) + "\n";
+  auto sender = std::async(std::launch::async, [&] { server_.send_counters(lines); });
+  std::string got;
+  bool alive = true;
+  for (int i = 0; i < 200 && alive; ++i) {
+    alive = read_parent(h->conn.get(), &got);
+    if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  sender.get();
+  EXPECT_FALSE(alive) << "the old proxy's end is closed once the counters are sent";
+  EXPECT_EQ(got, lines);
   // A draining proxy hands nothing over again.
   opts_.restart_epoch = 1;
   auto again = take_over(opts_, ::geteuid());

@@ -1,5 +1,6 @@
 // Listener counters and latency histograms (userspace/proxy/proxy_stats.cpp).
 #include "proxy/proxy_stats.h"
+#include "route/cluster_stats.h"
 
 #include <gtest/gtest.h>
 
@@ -35,6 +36,23 @@ TEST(ListenerStats, StatusClassesAndNames) {
   for (const auto& [name, v] : st.counters())
     if (name == "listener.outbound.downstream_rq_2xx") found = v == 2;
   EXPECT_TRUE(found);
+}
+
+// A hot restart's parent's counts are added by name; gauges and unknown names are not.
+TEST(ListenerStats, AddsACounterByName) {
+  ListenerStats s("outbound");
+  s.inc(s.downstream_rq_total, 2);
+  EXPECT_TRUE(s.add("downstream_rq_total", 5));
+  EXPECT_EQ(s.downstream_rq_total.load(), 7u);
+  EXPECT_TRUE(s.add("fault.aborts_injected", 1));
+  EXPECT_EQ(s.fault_aborts_injected.load(), 1u);
+  EXPECT_FALSE(s.add("downstream_cx_active", 3));
+  EXPECT_EQ(s.downstream_cx_active.load(), 0);
+  EXPECT_FALSE(s.add("nope", 1));
+  route::ClusterStats c;
+  EXPECT_TRUE(c.add("outlier_detection.ejections_enforced_total", 4));
+  EXPECT_EQ(c.ejections_enforced_total.value(), 4u);
+  EXPECT_FALSE(c.add("ejections_enforced_total", 1));  // the rendered name only
 }
 
 }  // namespace
