@@ -2,6 +2,7 @@
 #include "proxy/admin.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -164,6 +165,10 @@ Status Admin::start(const IpAddr& address, uint16_t port) {
 
 Status Admin::start(UniqueFd listening) {
   listen_ = std::move(listening);
+  // The serving loop polls and accepts until EAGAIN: a socket handed over must not block.
+  const int flags = ::fcntl(listen_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(listen_.get(), F_SETFL, flags | O_NONBLOCK) != 0)
+    return errno_error("admin socket O_NONBLOCK");
   int ev = ::eventfd(0, EFD_CLOEXEC);
   if (ev < 0) return errno_error("eventfd");
   wake_.reset(ev);
@@ -343,8 +348,8 @@ AdminResponse Admin::drain_listeners(const Query& q) const {
               "drain_listeners: unknown parameter '" + k + "' (known: inboundonly, graceful)\n"};
   const uint8_t which =
       q.contains("inboundonly") ? 1u << static_cast<int>(Listener::inbound) : 0b11;
-  shared_.drain_request_graceful = q.contains("graceful");
-  shared_.drain_request.fetch_or(which);
+  // Bits 0-1: drain now; bits 2-3: gracefully (lifecycle.cpp).
+  shared_.drain_request.fetch_or(q.contains("graceful") ? static_cast<uint8_t>(which << 2) : which);
   return {200, "text/plain", "OK\n"};
 }
 

@@ -55,6 +55,8 @@ Status check_peer(int fd, uid_t uid, const std::string& who) {
   return {};
 }
 
+constexpr int kTakeTimeoutMs = 200;  // the new proxy says `take` as soon as it connected
+
 bool wait_readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, timeout_ms) == 1;
@@ -83,8 +85,9 @@ Status send_msg(int fd, std::string_view text, const int* fds, size_t n_fds) {
 }
 
 // One message and the descriptors it carries (at most 2).
-Result<std::string> recv_msg(int fd, std::vector<UniqueFd>* fds) {
-  if (!wait_readable(fd, kTimeoutMs)) return plain_error("no answer within 5 s");
+Result<std::string> recv_msg(int fd, std::vector<UniqueFd>* fds, int timeout_ms = kTimeoutMs) {
+  if (!wait_readable(fd, timeout_ms))
+    return plain_error("no answer within " + std::to_string(timeout_ms) + " ms");
   char buf[256];
   iovec iov{buf, sizeof buf};
   msghdr m{};
@@ -112,10 +115,20 @@ Result<std::string> recv_msg(int fd, std::vector<UniqueFd>* fds) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-// A listening TCP socket on `port`, or what it is instead.
+uint64_t netns_cookie(int fd) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  return ::getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0 ? cookie : 0;
+}
+
+// A listening TCP socket of this netns on `port`, or what it is instead.
 Status check_listener(int fd, uint16_t port, const std::string& flag) {
   int v = 0;
   socklen_t len = sizeof v;
+  UniqueFd here(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const uint64_t ours = here ? netns_cookie(here.get()) : 0;
+  if (ours == 0 || netns_cookie(fd) != ours)
+    return plain_error(flag + ": the socket handed over belongs to another network namespace");
   if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v != 1)
     return plain_error(flag + ": the descriptor handed over is not a listening socket");
   len = sizeof v;
@@ -144,18 +157,25 @@ Result<Handover> take_over(const Options& o, uint32_t peer_uid) {
   const std::string name = hot_restart_name(o.base_id, o.restart_epoch - 1);
   const std::string where = "--restart-epoch " + std::to_string(o.restart_epoch) + ": @" + name;
   Handover h;
-  h.conn.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  h.conn.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!h.conn) return errno_error(where + ": socket");
   UnixAddr a = abstract_addr(name);
-  if (::connect(h.conn.get(), reinterpret_cast<const sockaddr*>(&a.sa), a.len) != 0)
-    return errno_error(where + ": no proxy of epoch " + std::to_string(o.restart_epoch - 1) +
-                       " (--base-id " + std::to_string(o.base_id) + ") in this netns: connect");
+  // Non-blocking: a full backlog (someone squatting the name) must not hang us; retried
+  // until the hand-over's deadline.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    if (::connect(h.conn.get(), reinterpret_cast<const sockaddr*>(&a.sa), a.len) == 0) break;
+    if (errno != EAGAIN || waited_ms >= kTimeoutMs)
+      return errno_error(where + ": no proxy of epoch " + std::to_string(o.restart_epoch - 1) +
+                         " (--base-id " + std::to_string(o.base_id) + ") in this netns: connect");
+    ::poll(nullptr, 0, 10);
+  }
   if (Status s = check_peer(h.conn.get(), peer_uid, where + ": the proxy there"); !s)
     return s.error();
   if (Status s = send_msg(h.conn.get(), std::string("take ") + kHotRestartVersion, nullptr, 0); !s)
     return s.error();
   auto head = recv_msg(h.conn.get(), nullptr);
   if (!head) return plain_error(where + ": " + head.error().message());
+  if (head->starts_with("refused")) return plain_error(where + ": " + *head);
   unsigned workers = 0;
   long long uptime = 0;
   if (std::sscanf(head->c_str(), "handover workers=%u uptime_ms=%lld", &workers, &uptime) != 2 ||
@@ -212,7 +232,7 @@ Status HotRestartServer::start(uint32_t base_id, uint32_t epoch) {
   return {};
 }
 
-HotRestartServer::Event HotRestartServer::poll(const Sockets& s, int64_t uptime_ms) {
+HotRestartServer::Event HotRestartServer::poll(const Sockets& s, int64_t uptime_ms, bool willing) {
   if (!listen_) return Event::none;
   if (!conn_) {
     UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -221,8 +241,12 @@ HotRestartServer::Event HotRestartServer::poll(const Sockets& s, int64_t uptime_
       SM_WARN("hot restart @%s: %s", name_.c_str(), ok.error().message().c_str());
       return Event::none;
     }
-    auto take = recv_msg(c.get(), nullptr);
+    auto take = recv_msg(c.get(), nullptr, kTakeTimeoutMs);
     if (!take) return Event::none;
+    if (!willing) {
+      (void)send_msg(c.get(), "refused: the running proxy is draining", nullptr, 0);
+      return Event::none;
+    }
     if (*take != std::string("take ") + kHotRestartVersion) {
       // The new proxy sees its connection closed: "the other proxy closed the connection".
       SM_WARN("hot restart @%s: refused '%s': this proxy speaks %s", name_.c_str(), take->c_str(),
@@ -257,7 +281,7 @@ HotRestartServer::Event HotRestartServer::poll(const Sockets& s, int64_t uptime_
   }
   conn_.reset();
   SM_WARN("hot restart: the new proxy went away before taking over; this one carries on");
-  return Event::none;
+  return Event::gone;
 }
 
 void HotRestartServer::send_counters(const std::string& lines) {

@@ -58,10 +58,12 @@ class HotRestartServer {
     std::vector<int> outbound, inbound;
   };
   Status start(uint32_t base_id, uint32_t epoch);
-  enum class Event { none, handed_over, drain };
+  enum class Event { none, handed_over, drain, gone };
   // Accepts a new proxy and hands `s` over (uptime_ms: this proxy's, all epochs), or reads
-  // its word to drain. A new proxy that goes away before that leaves this one as it was.
-  Event poll(const Sockets& s, int64_t uptime_ms);
+  // its word to drain. A new proxy that goes away before that (gone) leaves this one as it
+  // was. Unless `willing` (this proxy drains): the new proxy is told so, and gets nothing.
+  // Blocks at most 200 ms (a peer that connects and says nothing).
+  Event poll(const Sockets& s, int64_t uptime_ms, bool willing = true);
   // Once drained, as this proxy exits: its counters, one "<kind> <where> <name> <value>" per
   // line (lifecycle.cpp), to the new proxy; sent in pieces of whole lines.
   void send_counters(const std::string& lines);

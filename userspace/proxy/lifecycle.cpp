@@ -67,6 +67,9 @@ void Lifecycle::hand_over_counters() {
 }
 
 void Lifecycle::begin_drain(uint8_t which, Listening how) {
+  // Sockets another process holds are never shut down (shutdown acts on the socket, in
+  // every process): once handed over, a drain only stops accepting here.
+  if (handed_over_ && how == Listening::close) how = Listening::stop;
   shared_.draining = true;
   for (int l = 0; l < 2; ++l) {
     if (!(which & (1u << l))) continue;
@@ -93,18 +96,22 @@ void Lifecycle::run(const sigset_t& signals) {
     if (sig == SIGHUP) control_.reload();
     if (sig == SIGINT) return;
     if (sig == SIGTERM) {
-      if (exit_at_) return;  // asked twice: at once
+      if (sigterm_seen_) return;  // asked twice: at once
+      sigterm_seen_ = true;
       SM_INFO("sockmesh-proxy: SIGTERM: draining, exit within %llds",
               static_cast<long long>(shared_.opts.drain_time.count()));
       begin_drain(kBoth, Listening::close);
-      exit_at_ = now + shared_.opts.drain_time;
+      // A hot restart's drain may already have set a deadline: the earlier one holds.
+      const Clock::time_point at = now + shared_.opts.drain_time;
+      exit_at_ = exit_at_ ? std::min(*exit_at_, at) : at;
     }
     if (shared_.quit.load() || shared_.stop.load()) return;
-    if (const uint8_t which = shared_.drain_request.exchange(0)) {
-      const bool graceful = shared_.drain_request_graceful.load();
-      begin_drain(which, graceful ? Listening::accept : Listening::close);
+    if (const uint8_t req = shared_.drain_request.exchange(0)) {
+      // Bits 0-1: listeners to drain now; bits 2-3: gracefully (admin.cpp).
+      begin_drain(req & kBoth, Listening::close);
+      begin_drain((req >> 2) & kBoth, Listening::accept);
       for (int l = 0; l < 2; ++l)
-        if (graceful && (which & (1u << l)) && !stop_accepting_at_[l])
+        if ((req >> 2) & (1u << l) && !stop_accepting_at_[l])
           stop_accepting_at_[l] = now + shared_.opts.drain_time;
     }
     for (int l = 0; l < 2; ++l) {
@@ -117,8 +124,16 @@ void Lifecycle::run(const sigset_t& signals) {
     mine.admin = admin_.listen_fd();
     for (const UniqueFd& fd : *fds_[0]) mine.outbound.push_back(fd.get());
     for (const UniqueFd& fd : *fds_[1]) mine.inbound.push_back(fd.get());
-    if (!closed_[0] && !closed_[1] && mine.admin >= 0 &&
-        next_epoch_.poll(mine, uptime_ms()) == HotRestartServer::Event::drain) {
+    // A draining proxy (or one about to stop accepting) hands nothing over: it says so.
+    bool willing = !shared_.draining.load() && !stop_accepting_at_[0] && !stop_accepting_at_[1];
+    for (int l = 0; l < 2; ++l)
+      willing = willing && shared_.listening[l].load() == Listening::accept;
+    const auto event = closed_[0] || closed_[1] || mine.admin < 0
+                           ? HotRestartServer::Event::none
+                           : next_epoch_.poll(mine, uptime_ms(), willing);
+    if (event == HotRestartServer::Event::handed_over) handed_over_ = true;
+    if (event == HotRestartServer::Event::gone) handed_over_ = false;
+    if (event == HotRestartServer::Event::drain) {
       SM_INFO("sockmesh-proxy: the new proxy is LIVE: draining, exit within %llds",
               static_cast<long long>(shared_.opts.parent_shutdown_time.count()));
       admin_.stop();  // the new proxy answers on the same socket

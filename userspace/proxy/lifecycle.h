@@ -59,6 +59,8 @@ class Lifecycle {
   HotRestartServer next_epoch_;
   UniqueFd parent_;
   bool closed_[2] = {false, false};
+  bool sigterm_seen_ = false;
+  bool handed_over_ = false;  // a new proxy holds our sockets (from the hand-over on)
   std::optional<Clock::time_point> stop_accepting_at_[2];  // a graceful drain's end
   std::optional<Clock::time_point> exit_at_;               // a drain that ends the process
 };

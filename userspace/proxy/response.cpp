@@ -457,7 +457,7 @@ void Session::finish_exchange(Slot down) {
     set_timer(down, TimerKind::request_head, opts_.request_headers_timeout);
     ready_.emplace_back(down, k.epoch);
   } else {
-    set_timer(down, TimerKind::idle, opts_.idle_timeout);
+    set_timer(down, TimerKind::idle, idle_timeout(k));
   }
 }
 

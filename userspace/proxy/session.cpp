@@ -453,15 +453,19 @@ bool Session::drain_close(const Stream& k) const {
 // idle that long is not in the middle of sending.
 void Session::start_drain(Listener l) {
   drain_started_[static_cast<int>(l)] = true;
-  const auto grace = std::min<std::chrono::nanoseconds>(
-      opts_.idle_timeout,
-      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.drain_time) / 2);
   for (Slot s = 0; s < streams_.size(); ++s) {
     Stream& k = c(s);
     if (k.upstream || k.listener != l || k.timer != TimerKind::idle) continue;
     if (k.state != StreamState::reading_head || (k.head && !k.head->empty())) continue;
-    set_timer(s, TimerKind::idle, grace);
+    set_timer(s, TimerKind::idle, idle_timeout(k));
   }
+}
+
+std::chrono::nanoseconds Session::idle_timeout(const Stream& k) const {
+  if (!drain_started_[static_cast<int>(k.listener)]) return opts_.idle_timeout;
+  return std::min<std::chrono::nanoseconds>(
+      opts_.idle_timeout,
+      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.drain_time) / 2);
 }
 
 // ---- sniffing, tunnels, closing ---------------------------------------------------------------

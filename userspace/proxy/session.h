@@ -145,6 +145,10 @@ class Session final : public IoEvents {
   bool drain_close(const Stream& k) const;
   // Once per listener, when its drain starts: idle keep-alive connections close soon.
   void start_drain(Listener l);
+  // How long a keep-alive connection may stay idle: --idle-timeout-ms, or once its
+  // listener drains, half the drain time (a response whose head went out before the drain
+  // began said nothing of closing).
+  std::chrono::nanoseconds idle_timeout(const Stream& k) const;
 
   // --- sniffing and tunnels (session.cpp)
   void on_sniff_data(Slot s, const RecvBuf& b);

@@ -54,10 +54,9 @@ struct Shared {
   std::atomic<uint32_t> listeners_stopped[2] = {0, 0};
   // Set by the admin (POST /quitquitquit) or a drain request for the main thread to act on.
   std::atomic<bool> quit{false};
-  // POST /drain_listeners: a drain of the listeners in `drain_request` (bit per Listener),
-  // graceful (keep accepting for --drain-time-s) or not; the main thread carries it out.
+  // POST /drain_listeners: the listeners to drain, a bit per Listener: bits 0-1 now, bits
+  // 2-3 gracefully (keep accepting for --drain-time-s); the main thread carries it out.
   std::atomic<uint8_t> drain_request{0};
-  std::atomic<bool> drain_request_graceful{false};
   // For /server_info: when this process started, and how long the proxies of earlier
   // restart epochs had run when this one started (a hot restart sets it; 0 in epoch 0).
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

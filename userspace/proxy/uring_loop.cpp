@@ -224,6 +224,10 @@ void UringLoop::on_accept(Listener l, int res, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_[i] = false;
   if (accept_stopped_[i]) {  // the last connection a cancelled accept brings; or its end
     if (res >= 0) accepted(l, res);
+    if (!accept_armed_[i] && ack_pending_[i]) {
+      ack_pending_[i] = false;
+      config_.listeners_stopped[i].fetch_add(1, std::memory_order_release);
+    }
     return;
   }
   if (res >= 0) {
@@ -265,28 +269,29 @@ void UringLoop::follow_listeners() {
     if (what == Listening::accept) continue;
     accept_stopped_[i] = true;
     accept_resume_at_[i] = 0;
-    if (accept_armed_[i]) {  // a completion may still bring one more connection: served
+    if (accept_armed_[i]) {
+      // Its last completion may still bring a connection (served): this loop stops
+      // accepting, and says so, only once that completion is in (on_accept).
       io_uring_sqe* sqe = ring_.sqe();
       io_uring_prep_cancel64(sqe, UserData{Op::accept, static_cast<uint32_t>(i), 0}.pack(), 0);
       io_uring_sqe_set_data64(sqe, UserData{Op::cancel, 0, 0}.pack());
+      ack_pending_[i] = true;
     }
     if (what == Listening::close) {
-      // What the kernel queued would be reset with the socket: serve it (without ever
-      // blocking: another worker's or process's accept may have taken it first).
+      // What the kernel queued would be reset with the socket: serve it. Non-blocking: the
+      // cancelled accept may take the last one first (no other process holds a socket
+      // being closed: a hand-over turns `close` into `stop`).
       const int lfd = config_.listen_fd[i];
-      for (pollfd p{lfd, POLLIN, 0}; ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);) {
-        int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
-        const int flags = ::fcntl(fd, F_GETFL);  // this loop's sockets are blocking ones
-        if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+      const int lflags = ::fcntl(lfd, F_GETFL);
+      if (lflags >= 0) ::fcntl(lfd, F_SETFL, lflags | O_NONBLOCK);
+      for (int fd; (fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;)
         accepted(static_cast<Listener>(i), fd);
-      }
       // The socket stops listening now, for everyone (its descriptor is closed later, by
       // its owner): a connect from here on is refused at once instead of waiting in a
       // queue nobody takes from.
       ::shutdown(lfd, SHUT_RD);
     }
-    config_.listeners_stopped[i].fetch_add(1, std::memory_order_release);
+    if (!ack_pending_[i]) config_.listeners_stopped[i].fetch_add(1, std::memory_order_release);
   }
 }
 

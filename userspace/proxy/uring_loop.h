@@ -123,6 +123,7 @@ class UringLoop final : public Io {
   Nanos accept_backoff_[2] = {0, 0};
   bool accept_armed_[2] = {false, false};
   bool accept_stopped_[2] = {false, false};  // for good (LoopConfig::listening)
+  bool ack_pending_[2] = {false, false};     // ... once the cancelled accept's end is in
   Nanos now_;
 };
 

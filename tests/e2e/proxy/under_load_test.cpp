@@ -320,6 +320,44 @@ TEST_P(HotRestart, TwoRestartsUnderLoadLoseNoRequest) {
   EXPECT_EQ(stat("listener.outbound.downstream_cx_no_destination"), 0u);
 }
 
+// SIGTERM to the old proxy as soon as it handed its sockets over (Kubernetes stopping the
+// old container), before or just after the new one says it is LIVE: the old one drains
+// without touching the sockets it handed over (a shutdown would stop the new proxy's
+// listeners too), answers its slow request in flight, and exits; the new one serves.
+TEST_P(HotRestart, SigtermToTheOldProxyDuringARestartLeavesTheNewOneServing) {
+  start_py_http(*srv1_, kSrv1, 8080, "py");
+  start_proxy("--drain-time-s 4");
+  std::unique_ptr<Proc> old = take_proxy();
+  const std::string file = tmp_->file("slow");
+  Proc slow(client(), [&] {
+    HttpConn c(kSrv1, 8080);
+    HttpResponse r;
+    if (c.send(get("py", "/late?s=2&tag=inflight"))) r = c.read(6000);
+    std::ofstream(file) << r.status << " " << r.body.substr(0, 8);
+    return 0;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  start_proxy("--drain-time-s 4 --restart-epoch 1");  // the old proxy may answer its /ready
+  bool handed = false;
+  for (int i = 0; i < 500 && !handed; ++i) {
+    handed = slurp(proxy_log()).find("listeners handed over") != std::string::npos;
+    if (!handed) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(handed) << slurp(proxy_log());
+  ASSERT_EQ(::kill(old->pid(), SIGTERM), 0);
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse r = http(kSrv1, 8080, get("py", "/"));
+    EXPECT_EQ(r.status, 200) << "request " << i << " after the SIGTERM: " << r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(slow.wait(), 0);
+  std::string seen;
+  std::getline(std::ifstream(file), seen);
+  EXPECT_EQ(seen, "200 inflight");
+  EXPECT_EQ(old->wait_for(5000), std::optional<int>(0));
+  EXPECT_EQ(http(kSrv1, 8080, get("py", "/")).status, 200);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, SidecarDrain, ::testing::Values(Mode::ebpf, Mode::iptables),
                          mode_name);
 

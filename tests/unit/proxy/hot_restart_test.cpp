@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +134,52 @@ TEST_F(HotRestartTest, NoProxyOfThePreviousEpochIsAClearError) {
   EXPECT_NE(h.error().message().find("--restart-epoch 5: @sockmesh-proxy." +
                                      std::to_string(opts_.base_id) + ".4: no proxy of epoch 4"),
             std::string::npos)
+      << h.error().message();
+}
+
+// A draining proxy hands nothing over, and says so at once.
+TEST_F(HotRestartTest, ADrainingProxyRefusesAHandOverWithAClearError) {
+  auto child = std::async(std::launch::async, [&] { return take_over(opts_, ::geteuid()); });
+  while (child.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready)
+    EXPECT_EQ(server_.poll(mine_, 0, /*willing=*/false), HotRestartServer::Event::none);
+  auto h = child.get();
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().message().find("refused: the running proxy is draining"), std::string::npos)
+      << h.error().message();
+}
+
+// A process of another uid posing as the running proxy (it bound the name first) hands
+// the new proxy nothing: the new proxy refuses it.
+TEST(HotRestart, AServerOfAnotherUidIsRefusedByTheNewProxy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as another uid";
+  Options o;
+  o.base_id = static_cast<uint32_t>(::getpid()) + 1;
+  o.restart_epoch = 1;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    HotRestartServer fake;
+    if (!fake.start(o.base_id, 0)) ::_exit(4);
+    (void)!::write(ready[1], "x", 1);
+    HotRestartServer::Sockets none;
+    for (int i = 0; i < 300; ++i) {  // serves what it can for up to 3 s
+      fake.poll(none, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::_exit(0);
+  }
+  char x;
+  ASSERT_EQ(::read(ready[0], &x, 1), 1);
+  auto h = take_over(o, 4242);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().message().find("runs as uid 65534"), std::string::npos)
       << h.error().message();
 }
 

@@ -387,6 +387,28 @@ TEST_F(SessionTest, ADrainClosesBusyConnectionsAfterTheirResponseAndIdleOnesSoon
   EXPECT_EQ(stat().downstream_cx_idle_timeout.load(), 0u);
 }
 
+// A response whose head went out before the drain began said nothing of closing: once it
+// is complete, the idle connection still closes after half the drain time, not the idle
+// timeout (300 s).
+TEST_F(SessionTest, ADrainAlsoClosesAConnectionWhoseResponseHeadWasAlreadySent) {
+  Slot c = client();
+  io_.peer_sends(c, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  Slot up = upstream();
+  io_.peer_reads(up);
+  io_.peer_sends(up, "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n");
+  shared_->drain_close[0] = true;
+  io_.advance(1ms);  // the drain starts mid-response
+  io_.peer_sends(up, "mine");
+  std::string got = io_.peer_reads(c);
+  EXPECT_EQ(got.find("connection: close"), std::string::npos) << got;
+  EXPECT_NE(got.find("mine"), std::string::npos) << got;
+  io_.advance(999ms);
+  EXPECT_TRUE(io_.open(c));
+  io_.advance(2ms);
+  EXPECT_FALSE(io_.open(c));
+  EXPECT_EQ(stat().downstream_cx_drain_close.load(), 1u);
+}
+
 // A failed health check (POST /healthcheck/fail) only says `connection: close`; it closes
 // no idle connection, and /healthcheck/ok ends it.
 TEST_F(SessionTest, AFailedHealthCheckClosesConnectionsAfterTheirResponseOnly) {
