@@ -64,6 +64,8 @@ EXTRA_SCENARIOS = {
     # The opt-in that splices the app's own sockets too (enroll --splice-app): safe for wrk
     # and nginx (non-blocking, no splice(2)), not the default on this kernel.
     "ebpf-splice-app": ("ebpf-app", "sockmesh", True, "eBPF + splice incl. app sockets (opt-in)"),
+    # Scenario 6 with the sidecar on its epoll loop (--event-loop epoll) instead of io_uring.
+    "ebpf-splice-epoll": ("ebpf", "sockmesh-epoll", True, "eBPF + splice + sockmesh-proxy (epoll loop)"),
 }
 # name: (wrk connections, path, one connection per request)
 WORKLOADS = {
@@ -433,9 +435,11 @@ http {{
         port = 15001 if side == "out" else 15006
         self.port_free(ns, port)
         d = os.path.join(self.tmp, "conf", pair["name"])
-        if kind == "sockmesh":
+        if kind.startswith("sockmesh"):
             self.port_free(ns, 15001 if side == "in" else 15006)
             argv = [self.proxy, "--workers", "2", "--config", f"{d}/routes.json"]
+            if kind == "sockmesh-epoll":
+                argv += ["--event-loop", "epoll"]
         elif kind in ("haproxy", "haproxy-odst"):
             cfg = f"{d}/{kind}-{side}.cfg" if side == "out" else f"{d}/haproxy-in.cfg"
             argv = ["haproxy", "-db", "-f", cfg]
@@ -492,7 +496,7 @@ http {{
             raise Failure(f"{scn}/{topo}: no 2xx through the mesh: {head.strip()[-300:]}")
         lines = head.lower().splitlines()
         # nginx's own header, or sockmesh-proxy's in its place; the body is the backend's.
-        server = "server: sockmesh" if kind == "sockmesh" else "server: nginx"
+        server = "server: sockmesh" if kind and kind.startswith("sockmesh") else "server: nginx"
         if not any(line.startswith(server) for line in lines) or "content-length: 100" not in lines:
             raise Failure(f"{scn}/{topo}: not the backend's answer through {kind or 'no sidecar'}: {head}")
         want = []
@@ -617,7 +621,7 @@ http {{
                          if isinstance(k1.get(k), int) and k1.get(k, 0) != k0.get(k, 0)}
                 for c in cells:
                     c["bpf_counters"] = delta
-            if kind == "sockmesh":
+            if kind and kind.startswith("sockmesh"):
                 for side in sidecars:
                     st = self.sockmesh_stats(pair["app"] if side == "out" else pair["srv"])
                     keep = {k: v for k, v in st.items()
@@ -719,8 +723,8 @@ http {{
             self.reap(wrk)
             r = run(["perf", "report", "-i", data, "--stdio", "--sort", "comm,dso", "--percent-limit", "0.5"],
                     check=False)
-            comm = {"sockmesh": "sockmesh-proxy", "haproxy": "haproxy", "haproxy-odst": "haproxy",
-                    "nginx": "nginx"}[kind]
+            comm = {"sockmesh": "sockmesh-proxy", "sockmesh-epoll": "sockmesh-proxy",
+                    "haproxy": "haproxy", "haproxy-odst": "haproxy", "nginx": "nginx"}[kind]
             r2 = run(["perf", "report", "-i", data, "--stdio", "--comms", comm, "--sort", "dso,sym",
                       "--percentage", "relative", "--percent-limit", "1"], check=False)
             with open(os.path.join(outdir, f"perf-{scn}-{topo}.txt"), "w") as f:
