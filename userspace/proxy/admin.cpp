@@ -214,18 +214,26 @@ std::string Admin::respond(std::string_view req) const {
 
 void Admin::serve() {
   std::vector<pollfd> fds;
+  // stop(): no more clients; those being served get their answer (a hot restart's old proxy
+  // hands its socket to the new one, which answers the next ones), within a second.
+  int64_t stop_by = 0;
   for (;;) {
     const int64_t now = mono_ms();
     std::erase_if(clients_, [&](Client& c) { return now >= c.deadline_ms; });  // too slow
-    int64_t wait = -1;
-    fds.assign({{listen_.get(), clients_.size() < kMaxClients ? short(POLLIN) : short(0), 0},
-                {wake_.get(), POLLIN, 0}});
+    if (stop_by && (clients_.empty() || now >= stop_by)) return;
+    int64_t wait = stop_by ? stop_by - now : -1;
+    const bool accepting = !stop_by && clients_.size() < kMaxClients;
+    fds.assign({{listen_.get(), accepting ? short(POLLIN) : short(0), 0},
+                {wake_.get(), stop_by ? short(0) : short(POLLIN), 0}});
     for (const Client& c : clients_) {
       fds.push_back({c.fd.get(), c.out.empty() ? short(POLLIN) : short(POLLOUT), 0});
       wait = wait < 0 ? c.deadline_ms - now : std::min(wait, c.deadline_ms - now);
     }
     if (::poll(fds.data(), fds.size(), static_cast<int>(wait)) < 0 && errno != EINTR) return;
-    if (fds[1].revents) return;
+    if (fds[1].revents) {
+      stop_by = mono_ms() + 1000;
+      continue;
+    }
     // Serve the clients polled above (accepting may append more).
     const int64_t t = mono_ms();
     size_t polled = fds.size() - 2;
