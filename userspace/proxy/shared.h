@@ -52,7 +52,7 @@ struct Shared {
   // every worker did.
   std::atomic<Listening> listening[2] = {Listening::accept, Listening::accept};
   std::atomic<uint32_t> listeners_stopped[2] = {0, 0};
-  // Set by the admin (POST /quitquitquit) or a drain request for the main thread to act on.
+  // POST /quitquitquit: the main thread exits at once.
   std::atomic<bool> quit{false};
   // POST /drain_listeners: the listeners to drain, a bit per Listener: bits 0-1 now, bits
   // 2-3 gracefully (keep accepting for --drain-time-s); the main thread carries it out.
