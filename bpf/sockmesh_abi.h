@@ -150,7 +150,8 @@ struct sm_stats {
   __u64 sock_inserted; /* established sockets put in sm_sock_v2 */
   __u64 sock_insert_fail;
   __u64 sock_not_safe;  /* established sockets left out: splicing them is not safe */
-  __u64 sock_not_owner; /* left out: the local address belongs to another netns */
+  __u64 sock_not_owner; /* left out: the local address belongs to another netns, or the
+                         * remote one to no enrolled netns (a peer outside the mesh) */
   __u64 origdst_v6;     /* connects to native IPv6 destinations rewritten to [::1] */
   __u64 fail_open;      /* --fail-open workloads: connects left direct, no sidecar listening */
 };

@@ -128,7 +128,7 @@ def results_in_order(meta, results, workload=None):
 def bpf_counters(meta, results):
     """What the eBPF programs did per scenario block (every workload of one repetition)."""
     names = ["connect_redirected", "inbound_steered", "origdst_answered", "sock_inserted",
-             "sock_not_safe", "splice_msgs", "splice_bytes", "splice_miss"]
+             "sock_not_safe", "sock_not_owner", "splice_msgs", "splice_bytes", "splice_miss"]
     lines = ["| scenario | topology | " + " | ".join(names) + " |",
              "|---|---|" + "---|" * len(names)]
     for r in results_in_order(meta, results):

@@ -39,8 +39,9 @@ static __always_inline void client_tuple_from_server(struct sm_tuple* k, __u64 n
  *   probe found this kernel safe (SM_CFG_APP_SPLICE_SAFE);
  * - any other connection when its owner declared the socket splice-safe (sockmesh-proxy
  *   does; a listener's declaration passes to what it accepts) or the app sockets may be
- *   spliced, and only if this netns owns the local address: an address another netns
- *   owns (or nobody) would let a namespace that adds it pose as that pod. */
+ *   spliced, and only if this netns owns the local address (an address another netns
+ *   owns, or nobody, would let a namespace that adds it pose as that pod) and an enrolled
+ *   netns owns the remote one (else the peer can never be spliced). */
 static __always_inline int splice_allowed(struct bpf_sock_ops* ctx, struct sm_workload* wl,
                                           __u64 netns_cookie, const struct sm_tuple* k) {
   __u32 cfg = config_flags();
@@ -60,6 +61,13 @@ static __always_inline int splice_allowed(struct bpf_sock_ops* ctx, struct sm_wo
   }
   __u64* owner = bpf_map_lookup_elem(&sm_addr_v1, &k->local);
   if (!owner || *owner != netns_cookie) {
+    SM_COUNT(sock_not_owner, 1);
+    return 0;
+  }
+  /* The peer can only be in the sockhash if an enrolled netns owns its address (the rule
+   * above, on its side). Otherwise (a server outside the mesh, an external service) a
+   * psock would only cost: the sk_msg program on every send and tcp_bpf's receive path. */
+  if (!bpf_map_lookup_elem(&sm_addr_v1, &k->remote)) {
     SM_COUNT(sock_not_owner, 1);
     return 0;
   }

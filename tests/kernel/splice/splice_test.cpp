@@ -1,6 +1,7 @@
 // Socket splicing (sockops + sk_msg + sm_sock_v2), proven byte-exact on real sockets:
 // app <-> sidecar in one netns and sidecar <-> sidecar across two, with every read API the
 // proxy uses, half-close, resets, many connections, slow readers and the counters.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -111,6 +112,15 @@ class SpliceBase : public ::testing::Test {
 };
 
 class Splice : public SpliceBase, public ::testing::WithParamInterface<Hop> {
+ protected:
+  void SetUp() override {
+    SM_REQUIRE_ROOT();
+    start("");
+  }
+};
+
+// Default install (splicing on), a and b enrolled with --splice-app.
+class SpliceOutside : public SpliceBase {
  protected:
   void SetUp() override {
     SM_REQUIRE_ROOT();
@@ -293,6 +303,57 @@ TEST_P(Splice, TenThousandShortConnectionsLeaveTheSockhashEmpty) {
   EXPECT_GE(install_->counter("splice_msgs"), 2u * kConns);
   EXPECT_EQ(install_->map_entries("sm_sock_v2"), 0);
   EXPECT_EQ(install_->map_entries("sm_origdst_v2"), 0);
+}
+
+// A socket whose peer lives outside the mesh (a netns nobody enrolled: the server of an
+// outbound call, an external service) can never be spliced: only a netns that owns an
+// address inserts keys with it. So it stays out of the sockhash and keeps the plain TCP
+// path: no sk_msg program on each send, no tcp_bpf receive path.
+TEST_F(SpliceOutside, PeersOutsideTheMeshAreNeverInserted) {
+  Netns& outside = net_->add_host("c", "198.18.2.4/24");
+  uint64_t inserted = install_->counter("sock_inserted");
+  uint64_t not_owner = install_->counter("sock_not_owner");
+  auto out =
+      run_concurrently({install_->place(outside, kAppUid), install_->place(*a_, kProxyUid)},
+                       [&](size_t who, std::string& o) {
+                         if (who == 0) {
+                           int l = tcp_listen("0.0.0.0", 9090);
+                           int fd = ::accept(l, nullptr, nullptr);
+                           o = read_all(fd, 3000);
+                           (void)!::write(fd, "pong", 4);
+                           ::close(fd);
+                           ::close(l);
+                           return;
+                         }
+                         // The sidecar's upstream socket: declared splice-safe, as sockmesh-proxy
+                         // does.
+                         int fd = -1;
+                         for (int i = 0; i < 300 && fd < 0; ++i) {
+                           fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                           declare_splice_safe(fd);
+                           sockaddr_in sa{};
+                           sa.sin_family = AF_INET;
+                           sa.sin_port = htons(9090);
+                           inet_pton(AF_INET, "198.18.2.4", &sa.sin_addr);
+                           if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+                             ::close(fd);
+                             fd = -1;
+                             usleep(10000);  // the listener starts at the same moment
+                           }
+                         }
+                         if (fd < 0) {
+                           o = "connect failed";
+                           return;
+                         }
+                         (void)!::write(fd, "ping", 4);
+                         ::shutdown(fd, SHUT_WR);
+                         o = read_all(fd, 3000);
+                         ::close(fd);
+                       });
+  EXPECT_EQ(out, (std::vector<std::string>{"ping", "pong"}));
+  EXPECT_EQ(install_->counter("sock_inserted"), inserted);
+  EXPECT_GE(install_->counter("sock_not_owner"), not_owner + 1);
+  EXPECT_EQ(install_->counter("splice_miss"), 0u);  // no sk_msg program ran on its sends
 }
 
 INSTANTIATE_TEST_SUITE_P(Hops, Splice, ::testing::Values(Hop::app_sidecar, Hop::sidecar_sidecar),
