@@ -40,6 +40,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import perfsplit  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CLIENT_UID = 1000
@@ -703,9 +706,11 @@ http {{
 
     # ---- profile --------------------------------------------------------------------------------
     def profile(self, scn, topo, outdir):
-        """perf record -a during scenario SCN, topology TOPO, keep-alive c16: the share of
+        """perf record -a -g during scenario SCN, topology TOPO, keep-alive c16: the share of
         samples per process and kernel vs user space (the whole machine: other work on the
-        host shows up too), and the sidecars' hottest symbols."""
+        host shows up too), the sidecars' hottest symbols, and where each process's time
+        goes by call chain (perfsplit.py: its own code, its sends, its peers' receive run
+        inside its sends, its receives, waiting). Returns the split per process."""
         mode, kind, splice, _ = SCENARIOS[scn]
         pair = self.pair_for(mode, topo)
         if mode.startswith("ebpf"):
@@ -719,16 +724,28 @@ http {{
                              uid=CLIENT_UID, cgroup=pair["cgroup"])
             time.sleep(1.5)
             data = os.path.join(self.tmp, f"perf-{scn}-{topo}.data")
-            run(["perf", "record", "-q", "-a", "-F", "999", "-o", data, "--", "sleep", "5"], check=False)
+            run(["perf", "record", "-q", "-g", "-a", "-F", "999", "-o", data, "--", "sleep", "5"],
+                check=False)
             self.reap(wrk)
-            r = run(["perf", "report", "-i", data, "--stdio", "--sort", "comm,dso", "--percent-limit", "0.5"],
-                    check=False)
+            r = run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                     "--sort", "comm,dso", "--percent-limit", "0.5"], check=False)
             comm = {"sockmesh": "sockmesh-proxy", "sockmesh-epoll": "sockmesh-proxy",
                     "haproxy": "haproxy", "haproxy-odst": "haproxy", "nginx": "nginx"}[kind]
-            r2 = run(["perf", "report", "-i", data, "--stdio", "--comms", comm, "--sort", "dso,sym",
-                      "--percentage", "relative", "--percent-limit", "1"], check=False)
+            r2 = run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                      "--comms", comm, "--sort", "dso,sym", "--percentage", "relative",
+                      "--percent-limit", "1"], check=False)
+            r3 = run(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym,dso"], check=False)
+            split = {}
+            tables = []
+            for c in dict.fromkeys([comm, "nginx", "wrk"]):
+                shares, n = perfsplit.split(r3.stdout, c)
+                if n:
+                    split[c] = {"samples": n, "shares_pct": shares}
+                    tables.append(perfsplit.table(shares, n, c))
             with open(os.path.join(outdir, f"perf-{scn}-{topo}.txt"), "w") as f:
-                f.write(r.stdout + "\n\n# the sidecar's symbols\n" + r2.stdout)
+                f.write(r.stdout + "\n\n# the sidecar's symbols\n" + r2.stdout + "\n\n" +
+                        "\n\n".join(tables) + "\n")
+            return {"sidecar": comm, "split": split}
         finally:
             for p in sides:
                 self.stop(p)
@@ -784,7 +801,8 @@ def main():
     ap.add_argument("--source-commit", default=None,
                     help="what the binaries were built from, when not this tree (a clean export)")
     ap.add_argument("--profile", action="store_true",
-                    help="after the run, perf record -a under ebpf-splice (A, B) and ipt-haproxy (A), c16")
+                    help="after the run, perf record -a -g under ebpf-splice and ipt-haproxy (A, B) "
+                         "and ebpf-splice-app (A), keep-alive c16")
     args = ap.parse_args()
     if args.reps is None:
         args.reps = 1 if args.quick else 3
@@ -852,6 +870,7 @@ def main():
         "topologies": {t: TOPOLOGIES[t] for t in topologies},
     }
     cells = []
+    profiles = {}
     rc = 0
     try:
         log(f"setup {mesh.tag} (load average {meta['loadavg_before']})")
@@ -875,10 +894,11 @@ def main():
         meta["machine_busy_pct_during_run"] = round(
             100.0 * (busy_ticks() - y0) / (CLK_TCK * NCPU * (time.monotonic() - t0)), 1)
         if args.profile:
-            for scn, topo in (("ebpf-splice", "A"), ("ebpf-splice", "B"), ("ipt-haproxy", "A")):
+            for scn, topo in (("ebpf-splice", "A"), ("ebpf-splice", "B"), ("ipt-haproxy", "A"),
+                              ("ipt-haproxy", "B"), ("ebpf-splice-app", "A")):
                 if scn in scenarios and topo in topologies:
                     os.makedirs(args.out, exist_ok=True)
-                    mesh.profile(scn, topo, args.out)
+                    profiles[f"{scn}/{topo}"] = mesh.profile(scn, topo, args.out)
     except KeyboardInterrupt as e:
         print(f"mesh bench: interrupted ({str(e) or 'SIGINT'}), cleaning up", file=sys.stderr)
         rc = 130
@@ -898,7 +918,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.json")
     with open(path + ".tmp", "w") as f:
-        json.dump({"meta": meta, "results": aggregate(cells), "cells": cells}, f, indent=1)
+        json.dump({"meta": meta, "results": aggregate(cells), "cells": cells,
+                   "profile": profiles}, f, indent=1)
     os.replace(path + ".tmp", path)
     log(f"wrote {path} (load average {meta['loadavg_before']} before, {meta['loadavg_after']} after)")
     return 0

@@ -188,6 +188,62 @@ def targets(meta, results):
     return "\n".join(out)
 
 
+def budget(meta, results):
+    """CPU time per request of every process at keep-alive c16, and the throughput that
+    CPU time allows on this machine (all CPUs busy): a closed-loop load on a small machine
+    is bounded by the sum, so a sidecar's share of it decides the ratio it can reach."""
+    idx = index(results)
+    out = ["| scenario | topo | client | sidecar(s) | server | all | ceiling: CPUs / all | measured req/s |",
+           "|---|---|---|---|---|---|---|---|"]
+    for t in meta["topologies"]:
+        for s in meta["scenarios"]:
+            r = idx.get((s, t, "ka-c16"))
+            if not r:
+                continue
+            cpu = r["cpu_us_per_req"]
+            side = med(cpu["sidecars"]) if r["sidecar_rss_kb"] else None
+            total = med(cpu["all"])
+            out.append(f"| {SHORT.get(s, s)} | {t} | {med(cpu['client']):.1f} | "
+                       + (f"{side:.1f}" if side else "-") +
+                       f" | {med(cpu['server']):.1f} | {total:.1f} | "
+                       f"{fmt_n(meta['cpus'] * 1e6 / total)} | {fmt_n(med(r['rps']))} |")
+    b = idx.get((BASE, "A", "ka-c16"))
+    if b:
+        cpu = b["cpu_us_per_req"]
+        need = med(cpu["all"]) / 1.6
+        app = med(cpu["client"]) + med(cpu["server"])
+        out.append(f"\nTopology A's 1.6x target needs all processes together at about "
+                   f"{need:.1f} µs per request (scenario 2 uses {med(cpu['all']):.1f}); the client and "
+                   f"the server alone use {app:.1f} under scenario 2, which leaves the sidecar "
+                   f"about {max(need - app, 0):.1f} µs.")
+    return "\n".join(out)
+
+
+def where_time_goes(data):
+    """perfsplit.py's buckets per profiled scenario (bench --profile)."""
+    prof = data.get("profile") or {}
+    if not prof:
+        return ""
+    cols = []
+    for key, p in prof.items():
+        if not p:
+            continue
+        for comm, sp in p["split"].items():
+            scn, topo = key.split("/")
+            cols.append((f"{SHORT.get(scn, scn).split()[0]} ({topo}): {comm}", sp))
+    if not cols:
+        return ""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import perfsplit
+    out = ["| bucket | " + " | ".join(c for c, _ in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+    for b in perfsplit.BUCKETS:
+        out.append(f"| {perfsplit.LABELS[b]} | " +
+                   " | ".join(f"{sp['shares_pct'][b]:.1f}%" for _, sp in cols) + " |")
+    out.append("| samples | " + " | ".join(str(sp["samples"]) for _, sp in cols) + " |")
+    return "\n".join(out)
+
+
 def chart(meta, results, path):
     """Per topology and workload, each scenario's throughput as a share of direct."""
     idx = index(results)
@@ -274,7 +330,12 @@ def render(data, out_dir):
         "\n## What the eBPF programs did (counter deltas per scenario block, all workloads)\n\n" + \
         bpf_counters(meta, results) + \
         "\n\n## Where processes ran (share of busy samples on CPU0/CPU1, mean of every cell of the scenario)\n\n" + \
-        placement(meta, results) + "\n"
+        placement(meta, results) + "\n" + \
+        "\n## CPU time per request, keep-alive c16 (µs, /proc)\n\n" + budget(meta, results) + "\n"
+    wt = where_time_goes(data)
+    if wt:
+        md += ("\n## Where the time goes (perf record -a -g, keep-alive c16; each process's samples "
+               "by call chain, bench/mesh/perfsplit.py)\n\n" + wt + "\n")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(md)
     chart(meta, results, os.path.join(out_dir, "chart.svg"))
