@@ -491,11 +491,17 @@ void UringLoop::flush(Slot s) {
     k.iov[n].iov_len = c.len - skip;
   }
   k.inflight_end = i;
-  k.msg = {};
-  k.msg.msg_iov = k.iov;
-  k.msg.msg_iovlen = static_cast<size_t>(n);
   io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_sendmsg(sqe, k.fd, &k.msg, MSG_NOSIGNAL);
+  if (n == 1) {
+    // One segment (most HTTP heads and small bodies, merged by append_to_tail): a plain
+    // send spares the kernel importing a msghdr and an iovec.
+    io_uring_prep_send(sqe, k.fd, k.iov[0].iov_base, k.iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    k.msg = {};
+    k.msg.msg_iov = k.iov;
+    k.msg.msg_iovlen = static_cast<size_t>(n);
+    io_uring_prep_sendmsg(sqe, k.fd, &k.msg, MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(sqe, ud(Op::send, s));
   k.send_inflight = true;
   ++k.inflight;
