@@ -59,6 +59,7 @@ void UringLoop::run_once(Nanos max_wait) {
   // dry are re-armed.
   bufs_.publish();
   rearm_starving();
+  flush_round();
   now_ = now_ns();
   follow_listeners();
   resume_listeners();
@@ -423,7 +424,7 @@ void UringLoop::queue(Slot s, Chunk c) {
   k.sendq.push_back(c);
   k.pending += c.len;
   if (c.buf >= 0) ++k.buffers;
-  flush(s);
+  want_flush(s);
 }
 
 void UringLoop::send(Slot s, const RecvBuf& b) {
@@ -439,7 +440,7 @@ void UringLoop::send(Slot s, const RecvBuf& b) {
       copy->assign(bytes);
       queue(s, Chunk{nullptr, b.len, -1, copy});
     } else {
-      flush(s);
+      want_flush(s);
     }
     bufs_.give_back(b.id);
     return;
@@ -451,7 +452,7 @@ void UringLoop::send(Slot s, std::string_view bytes) {
   Transport& k = t(s);
   if (!k.open || bytes.empty()) return;
   if (append_to_tail(k, bytes)) {
-    flush(s);
+    want_flush(s);
     return;
   }
   std::string* copy = take_string();
@@ -476,6 +477,23 @@ SendQueue UringLoop::queued(Slot s) const {
 void UringLoop::shutdown_write(Slot s) {
   Transport& k = t(s);
   if (k.open && k.fd >= 0) ::shutdown(k.fd, SHUT_WR);
+}
+
+void UringLoop::want_flush(Slot s) {
+  Transport& k = t(s);
+  if (k.flush_wanted) return;
+  k.flush_wanted = true;
+  to_flush_.push_back(s);
+}
+
+void UringLoop::flush_round() {
+  // A slot closed (or even reused) since it was listed is harmless: flush() sends only
+  // what an open slot has queued.
+  for (Slot s : to_flush_) {
+    t(s).flush_wanted = false;
+    flush(s);
+  }
+  to_flush_.clear();
 }
 
 void UringLoop::flush(Slot s) {
@@ -540,7 +558,7 @@ void UringLoop::on_send(Slot s, int res) {
     k.sendq_head = 0;
   }
   k.inflight_end = k.sendq_head;
-  flush(s);
+  want_flush(s);
   events_->on_sent(s);
 }
 
@@ -573,7 +591,7 @@ void UringLoop::on_connect(Slot s, int res) {
     return;
   }
   if (k.reading) arm_recv(s);
-  flush(s);
+  want_flush(s);
   events_->on_connected(s);
 }
 

@@ -70,6 +70,7 @@ class UringLoop final : public Io {
     bool cancelling = false;  // ... and a cancel for it was submitted
     bool eof = false;         // recv saw the end (FIN or an error): never armed again
     bool send_inflight = false;
+    bool flush_wanted = false;  // in to_flush_: sent before the next wait
     std::vector<Chunk> sendq;
     size_t sendq_head = 0;
     size_t inflight_end = 0;     // sendq[sendq_head, inflight_end) are in the sendmsg
@@ -101,6 +102,10 @@ class UringLoop final : public Io {
   void on_recv(Slot s, int res, uint32_t flags);
   void rearm_starving();
   void flush(Slot s);
+  // Sends go out once per round, before the wait: what a round queues for one connection
+  // (a response's head and body, say) leaves as one send, one TCP segment.
+  void want_flush(Slot s);
+  void flush_round();
   void on_send(Slot s, int res);
   void on_connect(Slot s, int res);
   void queue(Slot s, Chunk c);
@@ -114,6 +119,7 @@ class UringLoop final : public Io {
   BufferRing bufs_;
   std::deque<Transport> slots_;  // stable addresses: sendmsg headers live in them
   std::vector<Slot> free_;
+  std::vector<Slot> to_flush_;
   // recv stopped for lack of buffers: re-armed (same generation only) once some are back.
   std::vector<std::pair<Slot, uint32_t>> starving_;
   TimerHeap timers_;

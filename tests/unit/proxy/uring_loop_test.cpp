@@ -5,7 +5,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>  // struct tcp_info with tcpi_data_segs_in (glibc's lacks it)
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -172,6 +172,36 @@ TEST_F(UringLoopTest, SmallSegmentsQueuedBehindAStalledSendHoldNoBuffers) {
   EXPECT_TRUE(got.compare(0, big.size(), big) == 0);
   loop_->close(in, CloseHow::graceful);
   loop_->close(out, CloseHow::graceful);
+}
+
+// What one round queues for a connection (a response's head, then its body) leaves in one
+// send, so the peer gets one segment instead of two: fewer sends, fewer wake-ups, and no
+// delayed-ACK state flipped by segments of odd sizes.
+TEST_F(UringLoopTest, WhatARoundQueuesForAConnectionLeavesAsOneSegment) {
+  start();
+  auto [client, server] = tcp_pair();
+  Slot s = loop_->adopt(server.release(), Listener::outbound, {});
+  run_until([&] { return false; }, 2);
+  auto data_segs_in = [&] {
+    tcp_info ti{};
+    socklen_t len = sizeof ti;
+    EXPECT_EQ(::getsockopt(client.get(), IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_data_segs_in;
+  };
+  const uint32_t before = data_segs_in();
+  const std::string head = "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n";
+  loop_->send(s, std::string_view(head));
+  loop_->send(s, std::string_view("body"));
+  std::string got;
+  char buf[256];
+  for (int i = 0; i < 100 && got.size() < head.size() + 4; ++i) {
+    loop_->run_once(1'000'000);
+    ssize_t n = ::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, head + "body");
+  EXPECT_EQ(data_segs_in() - before, 1u);
+  loop_->close(s, CloseHow::graceful);
 }
 
 }  // namespace
