@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "sockmesh/unique_fd.h"
 
@@ -77,6 +79,17 @@ class UringLoopTest : public ::testing::Test {
   template <typename Until>
   void run_until(Until done, int rounds = 40) {
     for (int i = 0; i < rounds && !done(); ++i) loop_->run_once(20'000'000);
+  }
+  // Runs the loop while reading what arrives on `fd`, until `want` bytes (or `rounds`).
+  std::string read_while_running(int fd, size_t want, int rounds) {
+    std::string got;
+    std::vector<char> buf(65536);
+    for (int i = 0; i < rounds && got.size() < want; ++i) {
+      loop_->run_once(1'000'000);
+      ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n > 0) got.append(buf.data(), static_cast<size_t>(n));
+    }
+    return got;
   }
   Recorder rec_;
   std::unique_ptr<UringLoop> loop_;
@@ -160,13 +173,7 @@ TEST_F(UringLoopTest, SmallSegmentsQueuedBehindAStalledSendHoldNoBuffers) {
   EXPECT_EQ(loop_->queued(out).buffers, 0u);
   EXPECT_EQ(loop_->buffers_lent(), 0u);
   // Everything arrives, in order.
-  std::string got;
-  char buf[65536];
-  for (int i = 0; i < 100000 && got.size() < big.size() + 50; ++i) {
-    loop_->run_once(1'000'000);
-    ssize_t n = ::recv(c2.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) got.append(buf, static_cast<size_t>(n));
-  }
+  std::string got = read_while_running(c2.get(), big.size() + 50, 100000);
   EXPECT_EQ(got.size(), big.size() + 50);
   EXPECT_EQ(got.substr(big.size()), std::string(50, 'x'));
   EXPECT_TRUE(got.compare(0, big.size(), big) == 0);
@@ -192,14 +199,7 @@ TEST_F(UringLoopTest, WhatARoundQueuesForAConnectionLeavesAsOneSegment) {
   const std::string head = "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n";
   loop_->send(s, std::string_view(head));
   loop_->send(s, std::string_view("body"));
-  std::string got;
-  char buf[256];
-  for (int i = 0; i < 100 && got.size() < head.size() + 4; ++i) {
-    loop_->run_once(1'000'000);
-    ssize_t n = ::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) got.append(buf, static_cast<size_t>(n));
-  }
-  EXPECT_EQ(got, head + "body");
+  EXPECT_EQ(read_while_running(client.get(), head.size() + 4, 100), head + "body");
   EXPECT_EQ(data_segs_in() - before, 1u);
   loop_->close(s, CloseHow::graceful);
 }
