@@ -33,7 +33,10 @@ class ControlMesh : public ProxyMesh {
   // Starts it with --consul and --state-dir (kept across restarts in one test) plus `extra`,
   // and waits until /ready answers 200 (its body may say what is degraded).
   void start_control_proxy(const std::string& extra = "");
-  void stop_control_proxy() { sidecar_.reset(); }
+  void stop_control_proxy() {
+    sidecar_.reset();
+    wait_sidecar_ports_free();
+  }
   std::string state_dir() const { return tmp_->file("state"); }
 
   // Polls /clusters until `pred(body)` or timeout; returns the time it took (or -1).

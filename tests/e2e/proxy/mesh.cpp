@@ -212,6 +212,17 @@ void ProxyMesh::launch_proxy(const ProxyFlags& f) {
 
 void ProxyMesh::stop_proxy() {
   proxy_.reset();
+  wait_sidecar_ports_free();
+}
+
+void ProxyMesh::wait_sidecar_ports_free() {
+  const std::string cmd = "ip netns exec " + app_->name() +
+                          " ss -Htln '( sport = :15000 or sport = :15001 or sport = :15006 )'";
+  for (int i = 0; i < 100; ++i) {
+    std::string out;
+    if (sh(cmd, &out) == 0 && out.find_first_not_of(" \n") == std::string::npos) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 HttpResponse ProxyMesh::admin(const std::string& path, uint16_t port) {

@@ -72,6 +72,11 @@ class ProxyMesh : public ::testing::TestWithParam<Mode> {
     launch_proxy(f);
   }
   void stop_proxy();
+  // A killed proxy's io_uring lets go of its listening sockets a few ms after the process
+  // is gone (a kernel worker tears the ring down); until then they stay in the port's
+  // SO_REUSEPORT group, and a connection that lands on them is reset when they close.
+  // Waits (at most a second) until nothing listens on the sidecar ports of the app netns.
+  void wait_sidecar_ports_free();
   // The running sidecar's process (port 15000's), taken out of the fixture: it is no longer
   // killed by the next launch_proxy() (a hot restart needs both) nor by stop_proxy().
   std::unique_ptr<Proc> take_proxy() { return std::move(proxy_); }
